@@ -1,0 +1,3 @@
+from numbers_api.cli import main
+
+raise SystemExit(main())

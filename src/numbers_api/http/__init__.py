@@ -1,0 +1,1 @@
+"""The HTTP layer: routing, authentication, parameter errors and responses."""

@@ -1,0 +1,144 @@
+"""The ASGI application: routes, authentication before anything else, and a log line per request."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import anyio.to_thread
+import yaml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from numbers_api.http.errors import (
+    authentication_failed,
+    method_not_allowed,
+    not_found,
+    unexpected_error,
+)
+from numbers_api.http.phone_numbers import list_endpoint
+from numbers_api.serialisation import encode
+from numbers_api.settings import Settings
+from numbers_api.store.accounts import authenticate
+from numbers_api.store.database import Database
+from numbers_api.store.messaging_profiles import MessagingProfileDirectory
+
+log = logging.getLogger("numbers_api.http")
+# Authenticated routes take every method, so that a wrong one is a 405 only after authentication.
+EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
+# A handler gets the connection (inside a read transaction), the caller's account and the request.
+Handler = Callable[[sqlite3.Connection, int, Request], Response]
+
+
+def load_openapi_document() -> dict[str, Any]:
+    text = resources.files("numbers_api.http").joinpath("openapi.yaml").read_text("utf-8")
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document
+
+
+class Api:
+    def __init__(self, settings: Settings) -> None:
+        self.database = Database(settings.database_url)
+        self.profiles = MessagingProfileDirectory(failing="messaging_profiles" in settings.faults)
+        self.openapi = encode(load_openapi_document())
+
+    def endpoint(self, **handlers: Handler) -> Callable[[Request], Any]:
+        """An authenticated endpoint: 401 before anything else, then 405 or the method's handler."""
+
+        async def respond(request: Request) -> Response:
+            return await anyio.to_thread.run_sync(self._respond, request, handlers)
+
+        return respond
+
+    def _respond(self, request: Request, handlers: dict[str, Handler]) -> Response:
+        connection = self.database.connection()
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        account = authenticate(connection, key.strip()) if scheme.lower() == "bearer" else None
+        if account is None:
+            return authentication_failed()
+        handler = handlers.get(request.method)
+        if handler is None:
+            if not handlers:
+                return not_found(request.url.path)
+            return method_not_allowed(request.method, list(handlers))
+        connection.execute("BEGIN")  # one snapshot for every read of the request
+        try:
+            return handler(connection, account, request)
+        finally:
+            connection.execute("COMMIT")
+
+    def list_phone_numbers(
+        self, connection: sqlite3.Connection, account: int, request: Request
+    ) -> Response:
+        query_string = request.scope["query_string"].decode("latin-1")
+        return list_endpoint(connection, account, query_string, self.profiles)
+
+    async def openapi_document(self, request: Request) -> Response:
+        return Response(self.openapi, media_type="application/json")
+
+
+async def health(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+async def unknown_path(request: Request) -> Response:
+    return not_found(request.url.path)
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return unexpected_error()
+
+
+class RequestLog:
+    """One line per request: method, path with query, status, and time taken."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = scope["path"] + ("?" + query if query else "")
+            elapsed = (time.perf_counter() - started) * 1000
+            log.info("%s %s %d %.1fms", scope["method"], target, status, elapsed)
+
+
+def create_app(settings: Settings) -> Starlette:
+    api = Api(settings)
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/v2/openapi.json", api.openapi_document, methods=["GET"]),
+        Route("/v2/phone_numbers", api.endpoint(GET=api.list_phone_numbers), methods=EVERY_METHOD),
+        Route("/v2/{rest:path}", api.endpoint(), methods=EVERY_METHOD),
+        Route("/{rest:path}", unknown_path, methods=EVERY_METHOD),
+    ]
+    app = Starlette(routes=routes, exception_handlers={Exception: internal_error})
+    app.add_middleware(RequestLog)
+    return app
+
+
+def create_app_from_environment() -> Starlette:
+    """The factory `numbers-api serve` gives each worker process."""
+    return create_app(Settings.from_environment())

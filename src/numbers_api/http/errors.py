@@ -1,0 +1,62 @@
+"""Telnyx's error envelope: `{"errors": [{code, title, detail, source?, meta: {url}}]}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from numbers_api.query.errors import ParameterError
+from numbers_api.serialisation import encode
+
+ERRORS_URL = "https://developers.telnyx.com/docs/overview/errors/"
+
+
+def error_object(
+    code: str, title: str, detail: str, *, parameter: str | None = None, pointer: str | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "title": title, "detail": detail}
+    if parameter is not None:
+        error["source"] = {"parameter": parameter}
+    elif pointer is not None:
+        error["source"] = {"pointer": pointer}
+    error["meta"] = {"url": ERRORS_URL + code}
+    return error
+
+
+def error_response(
+    status: int, errors: list[dict[str, Any]], headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        encode({"errors": errors}), status, headers=headers, media_type="application/json"
+    )
+
+
+def authentication_failed() -> Response:
+    return error_response(401, [error_object(
+        "10009", "Authentication failed", "Could not understand the provided credentials.")])
+
+
+def bad_request(errors: list[ParameterError]) -> Response:
+    return error_response(400, [
+        error_object("10015", "Bad Request", e.detail, parameter=e.parameter) for e in errors
+    ])
+
+
+def not_found(path: str) -> Response:
+    return error_response(404, [error_object(
+        "10005", "Resource not found", f"No resource at {path}.")])
+
+
+def method_not_allowed(method: str, allowed: list[str]) -> Response:
+    return error_response(
+        405,
+        [error_object("10015", "Method Not Allowed",
+                      f"{method} is not allowed here; allowed: {', '.join(allowed)}.")],
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
+def unexpected_error() -> Response:
+    return error_response(500, [error_object(
+        "10007", "Unexpected error", "An unexpected error occurred; it has been logged.")])

@@ -1,0 +1,59 @@
+"""`GET /v2/phone_numbers`."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from starlette.responses import Response
+
+from numbers_api.http.errors import bad_request, error_object, error_response
+from numbers_api.query.errors import InvalidQuery
+from numbers_api.query.list_query import parse_list_query
+from numbers_api.serialisation import encode, pagination_meta, phone_number_detailed
+from numbers_api.store.messaging_profiles import (
+    MessagingProfileDirectory,
+    MessagingProfilesUnavailable,
+)
+from numbers_api.store.phone_numbers import list_phone_numbers
+
+PROFILE_ERROR_TITLE = "Messaging profile information unavailable"
+
+
+def list_endpoint(
+    connection: sqlite3.Connection,
+    account_id: int,
+    query_string: str,
+    profiles: MessagingProfileDirectory,
+) -> Response:
+    try:
+        query = parse_list_query(query_string)
+    except InvalidQuery as invalid:
+        return bad_request(invalid.errors)
+    result = list_phone_numbers(connection, account_id, query)
+    errors: list[dict[str, Any]] = []
+    names: dict[str, str | None] | None = {}
+    if result.numbers:
+        try:
+            names = profiles.names(connection, account_id, {
+                n.messaging_profile_id for n in result.numbers if n.messaging_profile_id
+            })
+        except MessagingProfilesUnavailable as failure:
+            if not query.handle_messaging_profile_error:
+                return error_response(503, [error_object(
+                    "10007", PROFILE_ERROR_TITLE,
+                    f"{failure}. Retry later, or send handle_messaging_profile_error=true to get "
+                    "the numbers without messaging_profile_id and messaging_profile_name.",
+                )])
+            names = None
+            errors.append(error_object(
+                "10007", PROFILE_ERROR_TITLE,
+                f"{failure}; messaging_profile_id and messaging_profile_name are left out.",
+            ))
+    document: dict[str, Any] = {
+        "data": [phone_number_detailed(number, names) for number in result.numbers],
+        "meta": pagination_meta(query.page.number, query.page.size, result.total),
+    }
+    if errors:
+        document["errors"] = errors
+    return Response(encode(document), media_type="application/json")

@@ -1,0 +1,1 @@
+"""Loading numbers from files: reading, checking each record, and the all-or-nothing import."""

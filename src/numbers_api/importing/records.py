@@ -1,0 +1,224 @@
+"""One import record checked field by field and turned into a row ready for the store.
+
+Records carry the fields of `PhoneNumberDetailed` plus `usage_payment_method`. Only
+`phone_number` is required; given values are kept as given, the rest get the documented defaults.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+from numbers_api.store.importer import ROW_FIELDS, Row
+from numbers_api.domain import (
+    BOOLEAN_FIELDS,
+    EMERGENCY_STATUSES,
+    INBOUND_CALL_SCREENING,
+    PHONE_NUMBER_TYPES,
+    SOURCE_TYPES,
+    STATUSES,
+    TIMESTAMP_FIELDS,
+    USAGE_PAYMENT_METHODS,
+)
+
+MAX_ID = 2**63 - 1
+_ID = re.compile(r"[1-9][0-9]{0,18}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# How libphonenumber's types map onto Telnyx's phone_number_type.
+NUMBER_TYPES = {
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.UAN: "national",
+    PhoneNumberType.PERSONAL_NUMBER: "national",
+    PhoneNumberType.VOIP: "national",
+    PhoneNumberType.PREMIUM_RATE: "national",
+}
+DEFAULT_BOOLEANS = {name: name == "call_forwarding_enabled" for name in BOOLEAN_FIELDS}
+OPTIONAL_TEXT_FIELDS = (
+    "external_pin",
+    "connection_id",
+    "connection_name",
+    "customer_reference",
+    "messaging_profile_id",
+    "messaging_profile_name",
+    "billing_group_id",
+    "emergency_address_id",
+)
+ENUM_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "status": (STATUSES, "active"),
+    "emergency_status": (EMERGENCY_STATUSES, "disabled"),
+    "inbound_call_screening": (INBOUND_CALL_SCREENING, "disabled"),
+    "usage_payment_method": (USAGE_PAYMENT_METHODS, "pay-per-minute"),
+    "phone_number_type": (PHONE_NUMBER_TYPES, ""),  # default: derived from the number
+}
+KNOWN_FIELDS = frozenset(
+    {"id", "record_type", "phone_number", "country_iso_alpha2", "tags", "source_type"}
+    | set(BOOLEAN_FIELDS) | set(TIMESTAMP_FIELDS) | set(OPTIONAL_TEXT_FIELDS) | set(ENUM_FIELDS)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    reason: str
+
+
+class IdGenerator:
+    """Time-ordered 63-bit ids, shaped like Telnyx's: milliseconds since 2010 above a counter."""
+
+    EPOCH_MS = 1262304000000
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def __call__(self) -> int:
+        candidate = (int(time.time() * 1000) - self.EPOCH_MS) << 22
+        self._last = max(self._last + 1, candidate)
+        return self._last
+
+
+def parse_timestamp(value: str) -> int:
+    """ISO 8601 to milliseconds since the epoch; a time without an offset is taken as UTC."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+class RecordChecker:
+    """Checks records and fills in defaults; `now_ms` stamps every record of one import alike."""
+
+    def __init__(self, now_ms: int | None = None, new_id: Callable[[], int] | None = None) -> None:
+        self.now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        self.new_id = new_id or IdGenerator()
+
+    def check(self, record: Mapping[str, Any]) -> Row | list[FieldError]:
+        """The row to store, or every problem with the record."""
+        errors: list[FieldError] = []
+        values: dict[str, Any] = {}
+        for name in record:
+            if name not in KNOWN_FIELDS:
+                errors.append(FieldError(name, "unknown field"))
+        self._phone_number(record, values, errors)
+        self._identity(record, values, errors)
+        for name in OPTIONAL_TEXT_FIELDS:
+            values[name] = _optional_text(record, name, errors)
+        for name in BOOLEAN_FIELDS:
+            value = record.get(name, DEFAULT_BOOLEANS[name])
+            if not isinstance(value, bool):
+                errors.append(FieldError(name, f"must be true or false, got {value!r}"))
+            values[name] = value
+        for name, (allowed, default) in ENUM_FIELDS.items():
+            value = record.get(name, default or values.get(name))
+            if name not in record and value is None:
+                continue  # a type left to be derived from a number already reported as bad
+            if value not in allowed:
+                errors.append(FieldError(name, f"must be one of: {', '.join(allowed)}; got {value!r}"))
+            values[name] = value
+        source = record.get("source_type")
+        if source is not None and source not in SOURCE_TYPES:
+            errors.append(FieldError(
+                "source_type", f"must be null or one of: {', '.join(SOURCE_TYPES)}; got {source!r}"))
+        values["source_type"] = source
+        values["tags"] = _tags(record, errors)
+        for name in TIMESTAMP_FIELDS:
+            values[name] = _timestamp(record, name, self.now_ms, errors)
+        for kind in ("connection", "messaging_profile"):
+            if values[f"{kind}_name"] is not None and values[f"{kind}_id"] is None:
+                errors.append(FieldError(f"{kind}_name", f"needs {kind}_id: names belong to it"))
+        if errors:
+            return errors
+        name = values["connection_name"]
+        values["connection_name_folded"] = None if name is None else name.casefold()
+        return tuple(values[name] for name in ROW_FIELDS)
+
+    def _phone_number(
+        self, record: Mapping[str, Any], values: dict[str, Any], errors: list[FieldError]
+    ) -> None:
+        number = record.get("phone_number")
+        parsed = None
+        if number is None:
+            errors.append(FieldError("phone_number", "missing; it is the one required field"))
+        elif not isinstance(number, str) or not number.startswith("+"):
+            errors.append(FieldError("phone_number", f"must be +E.164, e.g. +19705555098; got {number!r}"))
+        else:
+            try:
+                parsed = phonenumbers.parse(number, None)
+            except phonenumbers.NumberParseException:
+                parsed = None
+            if (
+                parsed is None
+                or phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number
+                or not phonenumbers.is_valid_number(parsed)
+            ):
+                errors.append(FieldError("phone_number", f"not a valid +E.164 number: {number!r}"))
+                parsed = None
+        values["phone_number"] = number
+        country = record.get("country_iso_alpha2")
+        if country is None and parsed is not None:
+            country = phonenumbers.region_code_for_number(parsed)
+        if country is not None and not (isinstance(country, str) and _COUNTRY.fullmatch(country)):
+            errors.append(FieldError(
+                "country_iso_alpha2", f"must be two upper-case letters (ISO 3166-1), got {country!r}"))
+        values["country_iso_alpha2"] = country
+        if "phone_number_type" not in record and parsed is not None:
+            values["phone_number_type"] = NUMBER_TYPES.get(phonenumbers.number_type(parsed), "local")
+
+    def _identity(
+        self, record: Mapping[str, Any], values: dict[str, Any], errors: list[FieldError]
+    ) -> None:
+        given = record.get("id")
+        if given is None:
+            values["id"] = self.new_id()
+        elif isinstance(given, str) and _ID.fullmatch(given) and int(given) <= MAX_ID:
+            values["id"] = int(given)
+        else:
+            errors.append(FieldError(
+                "id", f"must be a string of digits for an integer from 1 to {MAX_ID}, got {given!r}"))
+        record_type = record.get("record_type", "phone_number")
+        if record_type != "phone_number":
+            errors.append(FieldError("record_type", f"must be phone_number, got {record_type!r}"))
+
+
+def _optional_text(record: Mapping[str, Any], name: str, errors: list[FieldError]) -> str | None:
+    value = record.get(name)
+    if value is None or (isinstance(value, str) and value):
+        return value
+    errors.append(FieldError(name, f"must be a non-empty string or null, got {value!r}"))
+    return None
+
+
+def _tags(record: Mapping[str, Any], errors: list[FieldError]) -> str:
+    """The tags as a JSON array, in the order given."""
+    tags = record.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+        errors.append(FieldError("tags", f"must be a list of non-empty strings, got {tags!r}"))
+        return "[]"
+    return orjson.dumps(list(dict.fromkeys(tags))).decode()  # a repeated tag is kept once
+
+
+def _timestamp(record: Mapping[str, Any], name: str, now_ms: int, errors: list[FieldError]) -> int:
+    value = record.get(name)
+    if value is None:
+        if name in record:
+            errors.append(FieldError(name, "must be an ISO 8601 timestamp, not null"))
+        return now_ms
+    if isinstance(value, str):
+        try:
+            return parse_timestamp(value)
+        except ValueError:
+            pass
+    errors.append(FieldError(
+        name, f"must be an ISO 8601 timestamp such as 2019-10-23T18:10:00.000Z, got {value!r}"))
+    return now_ms

@@ -1,0 +1,118 @@
+"""An import from start to end: all records checked, and nothing written unless all are good."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from numbers_api.importing.readers import Record, UnreadableRecord, read_records
+from numbers_api.importing.records import RecordChecker
+from numbers_api.store.accounts import account_id
+from numbers_api.store.database import Database
+from numbers_api.store.importer import Row, Staging
+
+BATCH = 5000
+
+
+@dataclass(slots=True)
+class ImportReport:
+    imported: int = 0
+    bad_records: int = 0
+    problems: int = 0
+    seconds: float = 0.0
+    lines: set[int] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return self.problems == 0
+
+
+class _Rejected(Exception):
+    pass
+
+
+# Called with (line, field, reason) for each problem, as soon as it is found.
+ProblemSink = Callable[[int, str, str], None]
+# Called now and then with the number of records read so far.
+ProgressSink = Callable[[int], None]
+
+
+def import_records(
+    database: Database,
+    account_name: str,
+    records: Iterable[tuple[int, Record]],
+    on_problem: ProblemSink,
+    on_progress: ProgressSink | None = None,
+) -> ImportReport:
+    started = time.perf_counter()
+    report = ImportReport()
+    checker = RecordChecker()
+
+    def problem(line: int, field_name: str, reason: str) -> None:
+        report.problems += 1
+        report.lines.add(line)
+        on_problem(line, field_name, reason)
+
+    try:
+        with database.transaction() as connection:
+            staging = Staging(connection, account_id(connection, account_name))
+            batch: list[tuple[int, Row]] = []
+            read = 0
+            for line, record in records:
+                read += 1
+                if isinstance(record, UnreadableRecord):
+                    problem(line, "record", str(record))
+                else:
+                    checked = checker.check(record)
+                    if isinstance(checked, list):
+                        for error in checked:
+                            problem(line, error.field, error.reason)
+                    else:
+                        batch.append((line, checked))
+                if len(batch) >= BATCH:
+                    staging.add(batch)
+                    batch.clear()
+                    if on_progress is not None:
+                        on_progress(read)
+            staging.add(batch)
+            for line, field_name, reason in staging.conflicts():
+                problem(line, field_name, reason)
+            if not report.ok:
+                raise _Rejected  # rolls the whole transaction back, staging table included
+            report.imported = staging.commit_rows()
+    except _Rejected:
+        pass
+    report.bad_records = len(report.lines)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def import_file(
+    database: Database, account_name: str, path: Path, on_problem: ProblemSink,
+    progress_to: IO[str] | None = None,
+) -> ImportReport:
+    with path.open("rb") as stream:
+        total = path.stat().st_size
+        progress = _progress_display(stream, total, progress_to) if progress_to else None
+        return import_records(database, account_name, read_records(path, stream), on_problem,
+                              progress)
+
+
+def _progress_display(stream: IO[bytes], total: int, out: IO[str]) -> ProgressSink:
+    started = time.perf_counter()
+
+    def show(read: int) -> None:
+        done = stream.tell() / total if total else 1.0
+        rate = read / max(time.perf_counter() - started, 1e-9)
+        out.write(f"\r{done:6.1%}  {read:,} records read  {rate:,.0f}/s")
+        out.flush()
+
+    return show
+
+
+def print_problem(line: int, field_name: str, reason: str) -> None:
+    print(f"line {line}: {field_name}: {reason}", file=sys.stderr)

@@ -1,0 +1,113 @@
+"""Value types: how one raw query value is checked and converted, and how it is described."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+T_co = TypeVar("T_co", covariant=True)
+JsonSchema = dict[str, Any]
+
+
+class InvalidValue(ValueError):
+    """The value is not acceptable; the message says what is allowed."""
+
+
+class ValueType(Protocol[T_co]):
+    def parse(self, raw: str) -> T_co: ...
+
+    def schema(self) -> JsonSchema: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    min_length: int = 1
+
+    def parse(self, raw: str) -> str:
+        if len(raw) < self.min_length:
+            if not raw:
+                raise InvalidValue("must not be empty")
+            raise InvalidValue(f"must be at least {self.min_length} characters long, got {raw!r}")
+        return raw
+
+    def schema(self) -> JsonSchema:
+        return {"type": "string", "minLength": self.min_length}
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    values: tuple[str, ...]
+
+    def parse(self, raw: str) -> str:
+        if raw not in self.values:
+            allowed = ", ".join(self.values)
+            if not raw:
+                raise InvalidValue(f"must not be empty; allowed values: {allowed}")
+            raise InvalidValue(f"must be one of: {allowed}; got {raw!r}")
+        return raw
+
+    def schema(self) -> JsonSchema:
+        return {"type": "string", "enum": list(self.values)}
+
+
+@dataclass(frozen=True, slots=True)
+class Integer:
+    minimum: int
+    maximum: int
+
+    def parse(self, raw: str) -> int:
+        if not re.fullmatch(r"[0-9]+", raw) or not self.minimum <= int(raw) <= self.maximum:
+            raise InvalidValue(
+                f"must be an integer from {self.minimum} to {self.maximum}; got {raw!r}"
+            )
+        return int(raw)
+
+    def schema(self) -> JsonSchema:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
+
+_COUNTRY_CODE = re.compile(r"[A-Za-z]{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class CountryCodes:
+    """One ISO 3166-1 alpha-2 code or several joined by commas (as the official SDK sends a list)."""
+
+    def parse(self, raw: str) -> tuple[str, ...]:
+        codes = raw.split(",")
+        for code in codes:
+            if not _COUNTRY_CODE.fullmatch(code):
+                raise InvalidValue(
+                    "must be two-letter ISO 3166-1 alpha-2 country codes, one or several "
+                    f"joined by commas (e.g. US or US,CA); got {raw!r}"
+                )
+        return tuple(code.upper() for code in codes)
+
+    def schema(self) -> JsonSchema:
+        return {"type": "string", "pattern": "^[A-Za-z]{2}(,[A-Za-z]{2})*$"}
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumberDigits:
+    """A search for digits within numbers.
+
+    A leading `+` (or the space an unencoded `+` turns into) is dropped. A value with any other
+    non-digit can match no number, so it parses to None; fewer than three digits is an error.
+    """
+
+    minimum_digits: int = 3
+
+    def parse(self, raw: str) -> str | None:
+        rest = raw[1:] if raw[:1] in ("+", " ") else raw
+        if not rest.isascii() or not rest.isdigit():
+            if rest:
+                return None
+        if len(rest) < self.minimum_digits:
+            raise InvalidValue(
+                f"needs at least {self.minimum_digits} digits (a leading + is allowed); got {raw!r}"
+            )
+        return rest
+
+    def schema(self) -> JsonSchema:
+        return {"type": "string", "pattern": r"^[+ ]?([0-9]{3,}|[\s\S]*[^0-9][\s\S]*)$"}

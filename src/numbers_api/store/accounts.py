@@ -1,0 +1,93 @@
+"""Accounts and their API keys. Keys are stored only as SHA-256 hashes.
+
+A key is 32 random bytes, so a fast hash is enough: there is nothing to guess that a slow one
+would protect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import time
+
+from numbers_api.store.database import Database
+
+KEY_PREFIX = "KEY"
+
+
+class AccountError(Exception):
+    """A command-line mistake about accounts or keys; its message is for the user."""
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def account_id(connection: sqlite3.Connection, name: str) -> int:
+    row = connection.execute("SELECT id FROM accounts WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise AccountError(f"no account named {name!r}")
+    return int(row[0])
+
+
+def create_account(database: Database, name: str) -> str:
+    """A new account and its first key, returned (the only time it is ever shown)."""
+    if not name.strip():
+        raise AccountError("an account name must not be empty")
+    with database.transaction() as connection:
+        try:
+            connection.execute(
+                "INSERT INTO accounts (name, created_at) VALUES (?, ?)", (name, _now_ms())
+            )
+        except sqlite3.IntegrityError:
+            raise AccountError(f"an account named {name!r} already exists") from None
+        return _add_key(connection, account_id(connection, name))
+
+
+def create_key(database: Database, name: str) -> str:
+    with database.transaction() as connection:
+        return _add_key(connection, account_id(connection, name))
+
+
+def _add_key(connection: sqlite3.Connection, account: int) -> str:
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    connection.execute(
+        "INSERT INTO api_keys (account_id, key_hash, created_at) VALUES (?, ?, ?)",
+        (account, _hash(key), _now_ms()),
+    )
+    return key
+
+
+def revoke_key(database: Database, key: str) -> None:
+    with database.transaction() as connection:
+        revoked = connection.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE key_hash = ? AND revoked_at IS NULL",
+            (_now_ms(), _hash(key)),
+        ).rowcount
+    if not revoked:
+        raise AccountError("no active key matches; it is unknown or already revoked")
+
+
+def authenticate(connection: sqlite3.Connection, key: str) -> int | None:
+    """The account a live key belongs to, or None."""
+    row = connection.execute(
+        "SELECT account_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (_hash(key),)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def reset_account(database: Database, name: str) -> bool:
+    """Remove every number of the account, if it exists; False if there is no such account."""
+    with database.transaction() as connection:
+        try:
+            account = account_id(connection, name)
+        except AccountError:
+            return False
+        for table in ("phone_number_tags", "phone_numbers", "connections", "messaging_profiles"):
+            connection.execute(f"DELETE FROM {table} WHERE account_id = ?", (account,))
+        return True

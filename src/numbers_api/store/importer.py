@@ -1,0 +1,90 @@
+"""The store's side of an import: rows staged in a temporary table, checked against each other
+and the database in SQL, then moved in one transaction (the caller's), so memory stays bounded."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+
+from typing import Any
+
+# The order of `Row`'s values: the store's staging table has one column for each.
+ROW_FIELDS = (
+    "id", "phone_number", "country_iso_alpha2", "status", "tags", "external_pin",
+    "connection_id", "connection_name", "connection_name_folded", "customer_reference",
+    "messaging_profile_id", "messaging_profile_name", "billing_group_id", "emergency_enabled",
+    "emergency_address_id", "emergency_status", "call_forwarding_enabled", "cnam_listing_enabled",
+    "caller_id_name_enabled", "call_recording_enabled", "t38_fax_gateway_enabled",
+    "phone_number_type", "inbound_call_screening", "usage_payment_method", "hd_voice_enabled",
+    "source_type", "deletion_lock_enabled", "purchased_at", "created_at", "updated_at",
+)
+Row = tuple[Any, ...]
+
+NUMBER_COLUMNS = [
+    name for name in ROW_FIELDS
+    if name not in ("connection_name", "connection_name_folded", "messaging_profile_name")
+]
+
+
+class Staging:
+    def __init__(self, connection: sqlite3.Connection, account_id: int) -> None:
+        self.connection = connection
+        self.account_id = account_id
+        connection.execute("DROP TABLE IF EXISTS temp.import_staging")
+        connection.execute(
+            f"CREATE TEMP TABLE import_staging (line INTEGER PRIMARY KEY, {', '.join(ROW_FIELDS)})"
+        )
+        self._insert = (
+            f"INSERT INTO import_staging VALUES (?, {', '.join('?' * len(ROW_FIELDS))})"
+        )
+
+    def add(self, rows: Sequence[tuple[int, Row]]) -> None:
+        self.connection.executemany(self._insert, ((line, *row) for line, row in rows))
+
+    def conflicts(self) -> Iterator[tuple[int, str, str]]:
+        """(line, field, reason) for each record that repeats another or one already stored."""
+        for column in ("phone_number", "id"):
+            yield from self.connection.execute(
+                f"SELECT line, '{column}', 'repeats line ' || first || ': ' || {column} FROM ("
+                f"  SELECT line, {column}, min(line) OVER (PARTITION BY {column}) AS first"
+                "   FROM import_staging) WHERE line <> first"
+            )
+            yield from self.connection.execute(
+                f"SELECT s.line, '{column}', 'already in the database: ' || s.{column} "
+                f"FROM import_staging s JOIN phone_numbers p ON p.{column} = s.{column}"
+            )
+
+    def commit_rows(self) -> int:
+        """Move the staged rows into place: connections and profiles first, then numbers, tags."""
+        connection = self.connection
+        for table, id_column, name_columns in (
+            ("connections", "connection_id", ("connection_name", "connection_name_folded")),
+            ("messaging_profiles", "messaging_profile_id", ("messaging_profile_name",)),
+        ):
+            # The last record that names the connection (or profile) gives it its name; records
+            # that only point at it create it without a name, or leave its name as it is.
+            targets = ", ".join(["name", "name_folded"][: len(name_columns)])
+            updates = ", ".join(f"{t} = coalesce(excluded.{t}, {table}.{t})" for t in
+                                ["name", "name_folded"][: len(name_columns)])
+            connection.execute(
+                f"INSERT INTO {table} (account_id, id, {targets}) "
+                f"SELECT ?, {id_column}, {', '.join(name_columns)} FROM ("
+                f"  SELECT *, row_number() OVER (PARTITION BY {id_column} "
+                f"    ORDER BY {name_columns[0]} IS NOT NULL DESC, line DESC) AS rank"
+                f"  FROM import_staging WHERE {id_column} IS NOT NULL) WHERE rank = 1 "
+                f"ON CONFLICT (account_id, id) DO UPDATE SET {updates}",
+                (self.account_id,),
+            )
+        columns = ", ".join(NUMBER_COLUMNS)
+        inserted = connection.execute(
+            f"INSERT INTO phone_numbers (account_id, {columns}) "
+            f"SELECT ?, {columns} FROM import_staging ORDER BY line",
+            (self.account_id,),
+        ).rowcount
+        connection.execute(
+            "INSERT INTO phone_number_tags (account_id, tag, phone_number_id) "
+            "SELECT ?, j.value, s.id FROM import_staging s, json_each(s.tags) j",
+            (self.account_id,),
+        )
+        connection.execute("DROP TABLE temp.import_staging")
+        return inserted

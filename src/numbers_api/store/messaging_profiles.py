@@ -1,0 +1,38 @@
+"""Messaging-profile information, loaded apart from the numbers through a component that can fail.
+
+Telnyx serves this information from another part of its platform; `handle_messaging_profile_error`
+exists because that part can be down. `failing=True` (set by NUMBERS_API_FAULTS) makes every load
+fail, so that clients can test how they handle it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection
+
+
+class MessagingProfilesUnavailable(Exception):
+    pass
+
+
+class MessagingProfileDirectory:
+    def __init__(self, *, failing: bool = False) -> None:
+        self.failing = failing
+
+    def names(
+        self, connection: sqlite3.Connection, account_id: int, profile_ids: Collection[str]
+    ) -> dict[str, str | None]:
+        """Each profile's name, by id."""
+        if self.failing:
+            raise MessagingProfilesUnavailable(
+                "messaging profile information could not be loaded (injected fault)"
+            )
+        if not profile_ids:
+            return {}
+        ids = list(profile_ids)
+        rows = connection.execute(
+            f"SELECT id, name FROM messaging_profiles WHERE account_id = ? "
+            f"AND id IN ({', '.join('?' * len(ids))})",
+            [account_id, *ids],
+        )
+        return {row[0]: row[1] for row in rows}

@@ -1,0 +1,143 @@
+"""Reading phone numbers: a `ListQuery` compiled to SQL with bound parameters only."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from numbers_api.domain import PhoneNumber
+from numbers_api.query.conditions import (
+    Condition,
+    DigitsContain,
+    Field,
+    HasNoTags,
+    HasTag,
+    IsNull,
+    MatchesNothing,
+    OneOf,
+    SortKey,
+    TextMatch,
+    TextMatches,
+)
+from numbers_api.query.list_query import ListQuery
+
+COLUMNS: dict[Field, str] = {
+    Field.ID: "p.id",
+    Field.PHONE_NUMBER: "p.phone_number",
+    Field.STATUS: "p.status",
+    Field.COUNTRY: "p.country_iso_alpha2",
+    Field.CONNECTION_ID: "p.connection_id",
+    Field.CONNECTION_NAME: "c.name",
+    Field.USAGE_PAYMENT_METHOD: "p.usage_payment_method",
+    Field.BILLING_GROUP_ID: "p.billing_group_id",
+    Field.EMERGENCY_ADDRESS_ID: "p.emergency_address_id",
+    Field.CUSTOMER_REFERENCE: "p.customer_reference",
+    Field.PHONE_NUMBER_TYPE: "p.phone_number_type",
+    Field.SOURCE_TYPE: "p.source_type",
+    Field.PURCHASED_AT: "p.purchased_at",
+    Field.CREATED_AT: "p.created_at",
+}
+# Case-insensitive comparisons use the casefolded copy kept beside each name.
+FOLDED_COLUMNS = {Field.CONNECTION_NAME: "c.name_folded"}
+NULLABLE = {
+    Field.CONNECTION_ID,
+    Field.CONNECTION_NAME,
+    Field.BILLING_GROUP_ID,
+    Field.EMERGENCY_ADDRESS_ID,
+    Field.CUSTOMER_REFERENCE,
+    Field.SOURCE_TYPE,
+}
+SELECT_LIST = """p.id, p.phone_number, p.country_iso_alpha2, p.status, p.tags, p.external_pin,
+    p.connection_id, c.name, p.customer_reference, p.messaging_profile_id, p.billing_group_id,
+    p.emergency_enabled, p.emergency_address_id, p.emergency_status, p.call_forwarding_enabled,
+    p.cnam_listing_enabled, p.caller_id_name_enabled, p.call_recording_enabled,
+    p.t38_fax_gateway_enabled, p.phone_number_type, p.inbound_call_screening,
+    p.usage_payment_method, p.hd_voice_enabled, p.source_type, p.deletion_lock_enabled,
+    p.purchased_at, p.created_at, p.updated_at"""
+FROM = """FROM phone_numbers p
+    LEFT JOIN connections c ON c.account_id = p.account_id AND c.id = p.connection_id"""
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult:
+    total: int
+    numbers: list[PhoneNumber]
+
+
+def list_phone_numbers(
+    connection: sqlite3.Connection, account_id: int, query: ListQuery
+) -> ListResult:
+    where, parameters = _where(account_id, query.conditions)
+    total = connection.execute(f"SELECT count(*) {FROM} WHERE {where}", parameters).fetchone()[0]
+    if query.page.offset >= total:
+        return ListResult(total, [])
+    rows = connection.execute(
+        f"SELECT {SELECT_LIST} {FROM} WHERE {where} ORDER BY {_order_by(query.order)} "
+        "LIMIT ? OFFSET ?",
+        [*parameters, query.page.size, query.page.offset],
+    ).fetchall()
+    return ListResult(total, [_phone_number(row) for row in rows])
+
+
+def _phone_number(row: Sequence[object]) -> PhoneNumber:
+    values = list(row)
+    values[4] = orjson.loads(row[4])  # type: ignore[arg-type]
+    return PhoneNumber(*values)  # type: ignore[arg-type]
+
+
+def _where(account_id: int, conditions: Sequence[Condition]) -> tuple[str, list[object]]:
+    clauses = ["p.account_id = ?"]
+    parameters: list[object] = [account_id]
+    for condition in conditions:
+        clause, values = _condition(condition)
+        clauses.append(clause)
+        parameters.extend(values)
+    return " AND ".join(clauses), parameters
+
+
+def _condition(condition: Condition) -> tuple[str, Sequence[object]]:
+    match condition:
+        case OneOf(field, (value,)):
+            return f"{COLUMNS[field]} = ?", (value,)
+        case OneOf(field, values):
+            return f"{COLUMNS[field]} IN ({', '.join('?' * len(values))})", values
+        case IsNull(field):
+            return f"{COLUMNS[field]} IS NULL", ()
+        case TextMatches(field, match, text):
+            return _text_match(FOLDED_COLUMNS[field], match, text.casefold())
+        case DigitsContain(digits):
+            return "instr(p.phone_number, ?) > 0", (digits,)
+        case HasTag(tag):
+            return (
+                "EXISTS (SELECT 1 FROM phone_number_tags t WHERE t.account_id = p.account_id "
+                "AND t.tag = ? AND t.phone_number_id = p.id)",
+                (tag,),
+            )
+        case HasNoTags():
+            return "p.tags = '[]'", ()
+        case MatchesNothing():
+            return "0", ()
+    raise AssertionError(f"unhandled condition {condition!r}")
+
+
+def _text_match(column: str, match: TextMatch, text: str) -> tuple[str, Sequence[object]]:
+    if match is TextMatch.EQUALS:
+        return f"{column} = ?", (text,)
+    if match is TextMatch.CONTAINS:
+        return f"instr({column}, ?) > 0", (text,)
+    if match is TextMatch.STARTS_WITH:
+        return f"substr({column}, 1, ?) = ?", (len(text), text)
+    return f"substr({column}, -?) = ?", (len(text), text)
+
+
+def _order_by(keys: Sequence[SortKey]) -> str:
+    terms = []
+    for key in keys:
+        column = FOLDED_COLUMNS[key.field] if key.case_insensitive else COLUMNS[key.field]
+        direction = " DESC" if key.descending else ""
+        nulls = " NULLS LAST" if key.field in NULLABLE else ""
+        terms.append(f"{column}{direction}{nulls}")
+    return ", ".join(terms)

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from numbers_api.http.app import create_app
+from numbers_api.settings import Settings
+from numbers_api.store.database import Database
+from tests.support.contract import validate_response
+from tests.support.factories import Inventory
+
+CONTRACT_PATHS = {"/v2/phone_numbers": "/phone_numbers"}
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'numbers.db'}"
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def inventory(database: Database) -> Inventory:
+    return Inventory(database)
+
+
+class ApiClient:
+    """The real app, in process, on the test's database file; every answer is checked against
+    the contract before the test sees it."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def get(self, path: str, key: str | None, query: str | dict[str, Any] = "") -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        if isinstance(query, str):
+            url = f"{path}?{query}" if query else path
+            response = self.client.get(url, headers=headers)
+        else:
+            response = self.client.get(path, params=query, headers=headers)
+        self.check(response)
+        return response
+
+    def request(self, method: str, path: str, key: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        response = self.client.request(method, path, headers=headers)
+        self.check(response)
+        return response
+
+    @staticmethod
+    def check(response: httpx.Response) -> None:
+        assert response.headers["content-type"] == "application/json"
+        contract_path = CONTRACT_PATHS.get(urlsplit(str(response.url)).path)
+        if contract_path is not None and response.request.method == "GET":
+            validate_response(contract_path, "GET", response.status_code, response.json())
+
+
+def make_client(database_url: str, faults: frozenset[str] = frozenset()) -> ApiClient:
+    app = create_app(Settings(database_url=database_url, faults=faults))
+    return ApiClient(TestClient(app, raise_server_exceptions=False))
+
+
+@pytest.fixture
+def api(database_url: str, database: Database) -> ApiClient:
+    return make_client(database_url)
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str  # e.g. http://127.0.0.1:PORT
+    database_url: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(database_url: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """`numbers-api serve` as a user starts it, on a free port; waits until it answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "numbers_api", "--database-url", database_url, "serve",
+         "--port", str(port)],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return process, base_url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the server did not start within 30 s")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One real server for the session, on a real SQLite file; tests add their own accounts."""
+    database_url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'numbers.db'}"
+    Database(database_url).close()
+    process, base_url = start_server(database_url)
+    yield LiveServer(base_url, database_url)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_inventory(live_server: LiveServer) -> Iterator[Inventory]:
+    database = Database(live_server.database_url)
+    yield Inventory(database)
+    database.close()

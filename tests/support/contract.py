@@ -1,0 +1,68 @@
+"""Checks responses against the contract (the copy in `spec/`) and against the served document."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from numbers_api.http.app import load_openapi_document
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACT = ROOT / "spec" / "list-phone-numbers.openapi.yaml"
+CONTRACT_URI = "urn:contract"
+SERVED_URI = "urn:served"
+# Statuses the served document adds to the contract's (503: messaging profiles unavailable).
+SERVED_ONLY_STATUSES = {503}
+
+
+@cache
+def documents() -> dict[str, dict[str, Any]]:
+    return {
+        CONTRACT_URI: yaml.safe_load(CONTRACT.read_text()),
+        SERVED_URI: load_openapi_document(),
+    }
+
+
+@cache
+def _registry() -> Registry[Any]:
+    return Registry().with_resources(
+        (uri, Resource.from_contents(document, default_specification=DRAFT202012))
+        for uri, document in documents().items()
+    )
+
+
+def validate_response(path: str, method: str, status: int, body: Any) -> None:
+    """Raise unless `body` is what both documents say `method path` answers with `status`.
+
+    `path` is the spec's (`/phone_numbers`), without the `/v2` prefix.
+    """
+    for uri, document in documents().items():
+        responses = document["paths"][path][method.lower()]["responses"]
+        if str(status) not in responses:
+            if uri == CONTRACT_URI and status in SERVED_ONLY_STATUSES:
+                continue
+            raise AssertionError(f"{method} {path} answered {status}, which {uri} does not list")
+        response = responses[str(status)]
+        while "$ref" in response:
+            response = document["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+        schema = _absolute_refs(uri, response["content"]["application/json"]["schema"])
+        Draft202012Validator(schema, registry=_registry()).validate(body)
+
+
+def _absolute_refs(uri: str, schema: Any) -> Any:
+    """The schema with its `#/...` references pointing into the document they came from."""
+    if isinstance(schema, dict):
+        return {
+            key: uri + value if key == "$ref" and str(value).startswith("#")
+            else _absolute_refs(uri, value)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_absolute_refs(uri, item) for item in schema]
+    return schema
