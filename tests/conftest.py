@@ -50,6 +50,8 @@ class ApiClient:
 
     def get(self, path: str, key: str | None, query: str | dict[str, Any] = "") -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        # The test client's own annotations name httpx2; its responses are httpx ones here.
+        response: httpx.Response
         if isinstance(query, str):
             url = f"{path}?{query}" if query else path
             response = self.client.get(url, headers=headers)
@@ -60,7 +62,7 @@ class ApiClient:
 
     def request(self, method: str, path: str, key: str | None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
-        response = self.client.request(method, path, headers=headers)
+        response: httpx.Response = self.client.request(method, path, headers=headers)
         self.check(response)
         return response
 
@@ -94,14 +96,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(database_url: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    database_url: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """`numbers-api serve` as a user starts it, on a free port; waits until it answers."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "numbers_api", "--database-url", database_url, "serve",
-         "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "numbers_api",
+            "--database-url",
+            database_url,
+            "serve",
+            "--port",
+            str(port),
+        ],
         env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -1,3 +1,3 @@
-"""numbers-api: a self-hostable phone-number inventory that speaks Telnyx's Number Management API v2."""
+"""numbers-api: a self-hostable phone-number inventory speaking Telnyx's Number Management API."""
 
 __version__ = "0.1.0"

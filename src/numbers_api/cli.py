@@ -9,8 +9,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import uvicorn
+
 from numbers_api import __version__
+from numbers_api.demo import demo_records
+from numbers_api.importing.readers import UnsupportedFile
+from numbers_api.importing.run import import_file, import_records, print_problem
 from numbers_api.settings import DATABASE_URL_VARIABLE, FAULTS_VARIABLE, Settings, SettingsError
+from numbers_api.store.accounts import (
+    AccountError,
+    create_account,
+    create_key,
+    reset_account,
+    revoke_key,
+)
 from numbers_api.store.database import DEFAULT_DATABASE_URL, Database, DatabaseUrlError
 
 log = logging.getLogger("numbers_api")
@@ -31,21 +43,25 @@ environment:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="numbers-api", description=DESCRIPTION, epilog=EPILOG,
+        prog="numbers-api",
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "--database-url", metavar="URL",
+        "--database-url",
+        metavar="URL",
         help=f"the database (default: ${DATABASE_URL_VARIABLE}, else {DEFAULT_DATABASE_URL}, "
-             "a file in the working directory); created and migrated on first use",
+        "a file in the working directory); created and migrated on first use",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     accounts = commands.add_parser("accounts", help="manage accounts")
     account_commands = accounts.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = account_commands.add_parser(
-        "create", help="create an account; its first API key is the last line printed")
+        "create", help="create an account; its first API key is the last line printed"
+    )
     create.add_argument("name", metavar="NAME")
 
     keys = commands.add_parser("keys", help="manage API keys")
@@ -56,35 +72,49 @@ def build_parser() -> argparse.ArgumentParser:
     key_revoke.add_argument("key", metavar="KEY")
 
     load = commands.add_parser(
-        "import", help="load numbers from a .jsonl or .csv file (all or nothing)",
+        "import",
+        help="load numbers from a .jsonl or .csv file (all or nothing)",
         description="Load numbers into an account. Every record is checked first; if any is "
-                    "bad, nothing is written and each problem is printed as "
-                    "'line N: FIELD: REASON'. See docs/import.md for the fields.",
+        "bad, nothing is written and each problem is printed as "
+        "'line N: FIELD: REASON'. See docs/import.md for the fields.",
     )
     load.add_argument("file", metavar="FILE", type=Path, help="a .jsonl or .csv file")
     load.add_argument("--account", required=True, metavar="NAME", help="the account to load into")
 
     demo = commands.add_parser(
-        "demo", help="make a database ready to try: account 'demo' with realistic numbers",
+        "demo",
+        help="make a database ready to try: account 'demo' with realistic numbers",
         description="Create (or reset) the account 'demo' with N realistic numbers, including "
-                    "the contract's example record (+19705555098); print its API key last.",
+        "the contract's example record (+19705555098); print its API key last.",
     )
-    demo.add_argument("--numbers", type=int, default=10_000, metavar="N",
-                      help="how many numbers (default 10000)")
-    demo.add_argument("--seed", type=int, default=0, metavar="S",
-                      help="random seed: the same seed gives the same numbers (default 0)")
+    demo.add_argument(
+        "--numbers", type=int, default=10_000, metavar="N", help="how many numbers (default 10000)"
+    )
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="random seed: the same seed gives the same numbers (default 0)",
+    )
 
     serve = commands.add_parser("serve", help="serve the API under /v2 (and GET /health)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="worker processes (default 1; one per core is a good choice)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes (default 1; one per core is a good choice)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr,
+        level=logging.INFO,
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     args = build_parser().parse_args(argv)
@@ -103,13 +133,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_command(database: Database, args: argparse.Namespace) -> int:
-    from numbers_api.store.accounts import (
-        AccountError,
-        create_account,
-        create_key,
-        revoke_key,
-    )
-
     try:
         if args.command == "accounts":
             key = create_account(database, args.name)
@@ -131,8 +154,6 @@ def run_command(database: Database, args: argparse.Namespace) -> int:
 
 
 def import_command(database: Database, path: Path, account: str) -> int:
-    from numbers_api.importing.readers import UnsupportedFile
-    from numbers_api.importing.run import import_file, print_problem
 
     if not path.is_file():
         print(f"numbers-api: no such file: {path}", file=sys.stderr)
@@ -146,17 +167,17 @@ def import_command(database: Database, path: Path, account: str) -> int:
     if progress:
         progress.write("\n")
     if not report.ok:
-        print(f"import failed: {report.bad_records:,} bad records ({report.problems:,} problems); "
-              "nothing was written", file=sys.stderr)
+        print(
+            f"import failed: {report.bad_records:,} bad records ({report.problems:,} problems); "
+            "nothing was written",
+            file=sys.stderr,
+        )
         return 1
     print(f"imported {report.imported:,} numbers into {account!r} in {report.seconds:.1f} s")
     return 0
 
 
 def demo_command(database: Database, count: int, seed: int) -> int:
-    from numbers_api.demo import demo_records
-    from numbers_api.importing.run import import_records, print_problem
-    from numbers_api.store.accounts import create_account, create_key, reset_account
 
     if reset_account(database, "demo"):
         key = create_key(database, "demo")
@@ -169,22 +190,33 @@ def demo_command(database: Database, count: int, seed: int) -> int:
         return 1
     print(f"account 'demo' has {report.imported:,} numbers ({report.seconds:.1f} s).")
     print("Serve them:  numbers-api serve")
-    print("Then:        curl -H \"Authorization: Bearer $KEY\" "
-          "'http://127.0.0.1:8000/v2/phone_numbers?page[size]=2'")
+    print(
+        'Then:        curl -H "Authorization: Bearer $KEY" '
+        "'http://127.0.0.1:8000/v2/phone_numbers?page[size]=2'"
+    )
     print("The API key of account 'demo':")
     print(key)
     return 0
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> int:
-    import uvicorn
 
     Database(settings.database_url).close()  # create or migrate once, before the workers start
     os.environ[DATABASE_URL_VARIABLE] = settings.database_url
-    log.info("serving %s on http://%s:%d/v2 with %d worker(s)",
-             settings.database_url, host, port, workers)
+    log.info(
+        "serving %s on http://%s:%d/v2 with %d worker(s)",
+        settings.database_url,
+        host,
+        port,
+        workers,
+    )
     uvicorn.run(
-        "numbers_api.http.app:create_app_from_environment", factory=True, host=host, port=port,
-        workers=workers, log_config=None, access_log=False,
+        "numbers_api.http.app:create_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
     )
     return 0

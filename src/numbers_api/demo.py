@@ -42,8 +42,31 @@ SPEC_EXAMPLE: dict[str, Any] = {
     "deletion_lock_enabled": False,
 }
 
-US_AREA_CODES = (201, 202, 212, 213, 303, 305, 312, 404, 415, 469, 503, 512, 602, 617, 646,
-                 702, 713, 718, 720, 773, 808, 917, 970)
+US_AREA_CODES = (
+    201,
+    202,
+    212,
+    213,
+    303,
+    305,
+    312,
+    404,
+    415,
+    469,
+    503,
+    512,
+    602,
+    617,
+    646,
+    702,
+    713,
+    718,
+    720,
+    773,
+    808,
+    917,
+    970,
+)
 US_TOLL_FREE = (800, 833, 844, 855, 866, 877, 888)
 # (country calling code, national number template, weight): `#` is a random digit.
 NUMBER_PLANS = (
@@ -57,18 +80,63 @@ NUMBER_PLANS = (
     ("AU", "612########", 2),
 )
 CA_AREA_CODES = (416, 514, 604, 613, 647, 780)
-STATUSES = (("active", 85), ("port-pending", 4), ("purchase-pending", 3), ("emergency-only", 2),
-            ("port-out-pending", 2), ("deleted", 1), ("purchase-failed", 1), ("port-failed", 1),
-            ("ported-out", 1))
-TAGS = ("sales", "support", "marketing", "billing", "east", "west", "priority", "vip", "test",
-        "campaign-2026", "inbound", "outbound")
-CONNECTION_NAMES = ("Main SIP Trunk", "Support Queue", "Sales Floor", "Call Center EU",
-                    "Call Center US", "IVR Production", "IVR Staging", "Fax Gateway",
-                    "Warehouse Phones", "Branch Office Denver", "Branch Office Austin",
-                    "Marketing Tracking", "Emergency Line", "Conference Bridge", "Voicemail Only",
-                    "Partner Relay", "Test Harness", "Front Desk", "Night Shift", "Overflow")
-PROFILE_NAMES = ("regional-customers", "alerts", "two-factor", "marketing-sms", "support-chat",
-                 "appointments", "deliveries", "internal")
+STATUSES = (
+    ("active", 85),
+    ("port-pending", 4),
+    ("purchase-pending", 3),
+    ("emergency-only", 2),
+    ("port-out-pending", 2),
+    ("deleted", 1),
+    ("purchase-failed", 1),
+    ("port-failed", 1),
+    ("ported-out", 1),
+)
+TAGS = (
+    "sales",
+    "support",
+    "marketing",
+    "billing",
+    "east",
+    "west",
+    "priority",
+    "vip",
+    "test",
+    "campaign-2026",
+    "inbound",
+    "outbound",
+)
+CONNECTION_NAMES = (
+    "Main SIP Trunk",
+    "Support Queue",
+    "Sales Floor",
+    "Call Center EU",
+    "Call Center US",
+    "IVR Production",
+    "IVR Staging",
+    "Fax Gateway",
+    "Warehouse Phones",
+    "Branch Office Denver",
+    "Branch Office Austin",
+    "Marketing Tracking",
+    "Emergency Line",
+    "Conference Bridge",
+    "Voicemail Only",
+    "Partner Relay",
+    "Test Harness",
+    "Front Desk",
+    "Night Shift",
+    "Overflow",
+)
+PROFILE_NAMES = (
+    "regional-customers",
+    "alerts",
+    "two-factor",
+    "marketing-sms",
+    "support-chat",
+    "appointments",
+    "deliveries",
+    "internal",
+)
 YEAR_MS = 365 * 24 * 3600 * 1000
 NEWEST_MS = 1_790_000_000_000  # 2026-09: demo data is dated before today
 
@@ -78,10 +146,12 @@ def _weighted(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
 
 
 def _candidate(rng: random.Random) -> str:
-    plan, template, _ = rng.choices(NUMBER_PLANS, [w for *_, w in NUMBER_PLANS])[0]
+    _, template, _ = rng.choices(NUMBER_PLANS, [w for *_, w in NUMBER_PLANS])[0]
     digits = template.format(
-        area=rng.choice(US_AREA_CODES), toll_free=rng.choice(US_TOLL_FREE),
-        ca_area=rng.choice(CA_AREA_CODES), exchange=rng.randrange(200, 1000),
+        area=rng.choice(US_AREA_CODES),
+        toll_free=rng.choice(US_TOLL_FREE),
+        ca_area=rng.choice(CA_AREA_CODES),
+        exchange=rng.randrange(200, 1000),
         uk_mobile=rng.randrange(400, 1000),
     )
     return "+" + "".join(str(rng.randrange(10)) if c == "#" else c for c in digits)
@@ -95,7 +165,7 @@ def demo_records(
     count: int, seed: int = 0, taken: set[str] | None = None, id_base: int | None = None
 ) -> Iterator[dict[str, Any]]:
     """`count` records, the contract's example first; numbers in `taken` are avoided and added."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
     taken = set() if taken is None else taken
     first_id = 1_400_000_000_000_000_000 + seed * 10**13 if id_base is None else id_base
     if count <= 0:
@@ -104,12 +174,17 @@ def demo_records(
         taken.add(SPEC_EXAMPLE["phone_number"])
         yield dict(SPEC_EXAMPLE)
         count -= 1
-    connections = [(str(1_500_000_000_000_000_000 + seed * 1000 + i), name)
-                   for i, name in enumerate(CONNECTION_NAMES)]
-    profiles = [(f"40017{seed:03d}-{i:04d}-4000-8000-{rng.randrange(16**12):012x}", name)
-                for i, name in enumerate(PROFILE_NAMES)]
-    billing_groups = [f"6{seed:03d}{i:04d}-0fe3-4adc-9d1f-{rng.randrange(16**12):012x}"
-                      for i in range(4)]
+    connections = [
+        (str(1_500_000_000_000_000_000 + seed * 1000 + i), name)
+        for i, name in enumerate(CONNECTION_NAMES)
+    ]
+    profiles = [
+        (f"40017{seed:03d}-{i:04d}-4000-8000-{rng.randrange(16**12):012x}", name)
+        for i, name in enumerate(PROFILE_NAMES)
+    ]
+    billing_groups = [
+        f"6{seed:03d}{i:04d}-0fe3-4adc-9d1f-{rng.randrange(16**12):012x}" for i in range(4)
+    ]
     for index in range(count):
         number = _candidate(rng)
         while number in taken or not _valid(number):
@@ -126,8 +201,9 @@ def demo_records(
             "updated_at": format_timestamp(created + rng.randrange(YEAR_MS)),
             "source_type": rng.choices(["number_order", "port_request", None], [70, 25, 5])[0],
             "usage_payment_method": rng.choices(["pay-per-minute", "channel"], [80, 20])[0],
-            "customer_reference": (f"CUST-{rng.randrange(500):05d}" if rng.random() < 0.6
-                                   else None),
+            "customer_reference": (
+                f"CUST-{rng.randrange(500):05d}" if rng.random() < 0.6 else None
+            ),
             "billing_group_id": rng.choice(billing_groups) if rng.random() < 0.5 else None,
             "cnam_listing_enabled": rng.random() < 0.2,
             "caller_id_name_enabled": rng.random() < 0.3,

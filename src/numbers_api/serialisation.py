@@ -19,9 +19,7 @@ def format_timestamp(milliseconds: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def phone_number_detailed(
-    number: PhoneNumber, profile_names: dict[str, str | None] | None
-) -> Json:
+def phone_number_detailed(number: PhoneNumber, profile_names: dict[str, str | None] | None) -> Json:
     """Every property of `PhoneNumberDetailed`; with `profile_names` None, the two messaging
     profile fields are left out (their information could not be loaded)."""
     item: Json = {
@@ -56,7 +54,9 @@ def phone_number_detailed(
     if profile_names is not None:
         profile_id = number.messaging_profile_id
         item["messaging_profile_id"] = profile_id
-        item["messaging_profile_name"] = None if profile_id is None else profile_names.get(profile_id)
+        item["messaging_profile_name"] = (
+            None if profile_id is None else profile_names.get(profile_id)
+        )
     return item
 
 

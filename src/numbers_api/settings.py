@@ -34,6 +34,8 @@ class Settings:
                 f"known: {', '.join(sorted(KNOWN_FAULTS))}"
             )
         return cls(
-            database_url=database_url or os.environ.get(DATABASE_URL_VARIABLE) or DEFAULT_DATABASE_URL,
+            database_url=database_url
+            or os.environ.get(DATABASE_URL_VARIABLE)
+            or DEFAULT_DATABASE_URL,
             faults=faults,
         )

@@ -59,7 +59,8 @@ def _absolute_refs(uri: str, schema: Any) -> Any:
     """The schema with its `#/...` references pointing into the document they came from."""
     if isinstance(schema, dict):
         return {
-            key: uri + value if key == "$ref" and str(value).startswith("#")
+            key: uri + value
+            if key == "$ref" and str(value).startswith("#")
             else _absolute_refs(uri, value)
             for key, value in schema.items()
         }

@@ -1,4 +1,4 @@
-"""Test data: valid import records with fresh numbers, and accounts loaded through the real import."""
+"""Test data: valid import records with fresh numbers; accounts loaded through the real import."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ class Inventory:
     def load(self, account: str, records: Iterable[dict[str, Any]]) -> None:
         problems: list[tuple[int, str, str]] = []
         report = import_records(
-            self.database, account, enumerate(records, start=1),
+            self.database,
+            account,
+            enumerate(records, start=1),
             lambda line, field, reason: problems.append((line, field, reason)),
         )
         assert report.ok, problems

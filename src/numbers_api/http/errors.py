@@ -33,30 +33,48 @@ def error_response(
 
 
 def authentication_failed() -> Response:
-    return error_response(401, [error_object(
-        "10009", "Authentication failed", "Could not understand the provided credentials.")])
+    return error_response(
+        401,
+        [
+            error_object(
+                "10009", "Authentication failed", "Could not understand the provided credentials."
+            )
+        ],
+    )
 
 
 def bad_request(errors: list[ParameterError]) -> Response:
-    return error_response(400, [
-        error_object("10015", "Bad Request", e.detail, parameter=e.parameter) for e in errors
-    ])
+    return error_response(
+        400, [error_object("10015", "Bad Request", e.detail, parameter=e.parameter) for e in errors]
+    )
 
 
 def not_found(path: str) -> Response:
-    return error_response(404, [error_object(
-        "10005", "Resource not found", f"No resource at {path}.")])
+    return error_response(
+        404, [error_object("10005", "Resource not found", f"No resource at {path}.")]
+    )
 
 
 def method_not_allowed(method: str, allowed: list[str]) -> Response:
     return error_response(
         405,
-        [error_object("10015", "Method Not Allowed",
-                      f"{method} is not allowed here; allowed: {', '.join(allowed)}.")],
+        [
+            error_object(
+                "10015",
+                "Method Not Allowed",
+                f"{method} is not allowed here; allowed: {', '.join(allowed)}.",
+            )
+        ],
         headers={"Allow": ", ".join(allowed)},
     )
 
 
 def unexpected_error() -> Response:
-    return error_response(500, [error_object(
-        "10007", "Unexpected error", "An unexpected error occurred; it has been logged.")])
+    return error_response(
+        500,
+        [
+            error_object(
+                "10007", "Unexpected error", "An unexpected error occurred; it has been logged."
+            )
+        ],
+    )

@@ -35,21 +35,33 @@ def list_endpoint(
     names: dict[str, str | None] | None = {}
     if result.numbers:
         try:
-            names = profiles.names(connection, account_id, {
-                n.messaging_profile_id for n in result.numbers if n.messaging_profile_id
-            })
+            names = profiles.names(
+                connection,
+                account_id,
+                {n.messaging_profile_id for n in result.numbers if n.messaging_profile_id},
+            )
         except MessagingProfilesUnavailable as failure:
             if not query.handle_messaging_profile_error:
-                return error_response(503, [error_object(
-                    "10007", PROFILE_ERROR_TITLE,
-                    f"{failure}. Retry later, or send handle_messaging_profile_error=true to get "
-                    "the numbers without messaging_profile_id and messaging_profile_name.",
-                )])
+                return error_response(
+                    503,
+                    [
+                        error_object(
+                            "10007",
+                            PROFILE_ERROR_TITLE,
+                            f"{failure}. Retry later, or send handle_messaging_profile_error=true "
+                            "to get the numbers without messaging_profile_id and "
+                            "messaging_profile_name.",
+                        )
+                    ],
+                )
             names = None
-            errors.append(error_object(
-                "10007", PROFILE_ERROR_TITLE,
-                f"{failure}; messaging_profile_id and messaging_profile_name are left out.",
-            ))
+            errors.append(
+                error_object(
+                    "10007",
+                    PROFILE_ERROR_TITLE,
+                    f"{failure}; messaging_profile_id and messaging_profile_name are left out.",
+                )
+            )
     document: dict[str, Any] = {
         "data": [phone_number_detailed(number, names) for number in result.numbers],
         "meta": pagination_meta(query.page.number, query.page.size, result.total),

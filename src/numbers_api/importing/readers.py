@@ -64,16 +64,21 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[tuple[int, Record]]:
         if not any(row):
             continue
         if len(row) != len(header):
-            yield reader.line_num, UnreadableRecord(
-                f"has {len(row)} cells where the header has {len(header)}")
+            yield (
+                reader.line_num,
+                UnreadableRecord(f"has {len(row)} cells where the header has {len(header)}"),
+            )
             continue
-        yield reader.line_num, {name: _cell(name, cell) for name, cell in zip(header, row)}
+        yield (
+            reader.line_num,
+            {name: _cell(name, cell) for name, cell in zip(header, row, strict=True)},
+        )
 
 
 def _cell(name: str, cell: str) -> Any:
     """A CSV cell as the JSON value it stands for: empty is null, tags split on `;`."""
     if name == "tags":
-        return [tag for tag in cell.split(";")] if cell else []
+        return cell.split(";") if cell else []
     if cell == "":
         return None
     if name in BOOLEAN_FIELDS:

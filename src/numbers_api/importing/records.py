@@ -17,7 +17,6 @@ import orjson
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from numbers_api.store.importer import ROW_FIELDS, Row
 from numbers_api.domain import (
     BOOLEAN_FIELDS,
     EMERGENCY_STATUSES,
@@ -28,6 +27,7 @@ from numbers_api.domain import (
     TIMESTAMP_FIELDS,
     USAGE_PAYMENT_METHODS,
 )
+from numbers_api.store.importer import ROW_FIELDS, Row
 
 MAX_ID = 2**63 - 1
 _ID = re.compile(r"[1-9][0-9]{0,18}")
@@ -64,7 +64,10 @@ ENUM_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 KNOWN_FIELDS = frozenset(
     {"id", "record_type", "phone_number", "country_iso_alpha2", "tags", "source_type"}
-    | set(BOOLEAN_FIELDS) | set(TIMESTAMP_FIELDS) | set(OPTIONAL_TEXT_FIELDS) | set(ENUM_FIELDS)
+    | set(BOOLEAN_FIELDS)
+    | set(TIMESTAMP_FIELDS)
+    | set(OPTIONAL_TEXT_FIELDS)
+    | set(ENUM_FIELDS)
 )
 
 
@@ -75,12 +78,16 @@ class FieldError:
 
 
 class IdGenerator:
-    """Time-ordered 63-bit ids, shaped like Telnyx's: milliseconds since 2010 above a counter."""
+    """Time-ordered 63-bit ids, shaped like Telnyx's: milliseconds since 2010 above a counter.
+
+    Each id is above `after` (the largest id already stored), so that two imports within the same
+    millisecond cannot collide.
+    """
 
     EPOCH_MS = 1262304000000
 
-    def __init__(self) -> None:
-        self._last = 0
+    def __init__(self, after: int = 0) -> None:
+        self._last = after
 
     def __call__(self) -> int:
         candidate = (int(time.time() * 1000) - self.EPOCH_MS) << 22
@@ -114,23 +121,7 @@ class RecordChecker:
         self._identity(record, values, errors)
         for name in OPTIONAL_TEXT_FIELDS:
             values[name] = _optional_text(record, name, errors)
-        for name in BOOLEAN_FIELDS:
-            value = record.get(name, DEFAULT_BOOLEANS[name])
-            if not isinstance(value, bool):
-                errors.append(FieldError(name, f"must be true or false, got {value!r}"))
-            values[name] = value
-        for name, (allowed, default) in ENUM_FIELDS.items():
-            value = record.get(name, default or values.get(name))
-            if name not in record and value is None:
-                continue  # a type left to be derived from a number already reported as bad
-            if value not in allowed:
-                errors.append(FieldError(name, f"must be one of: {', '.join(allowed)}; got {value!r}"))
-            values[name] = value
-        source = record.get("source_type")
-        if source is not None and source not in SOURCE_TYPES:
-            errors.append(FieldError(
-                "source_type", f"must be null or one of: {', '.join(SOURCE_TYPES)}; got {source!r}"))
-        values["source_type"] = source
+        _settings(record, values, errors)
         values["tags"] = _tags(record, errors)
         for name in TIMESTAMP_FIELDS:
             values[name] = _timestamp(record, name, self.now_ms, errors)
@@ -151,7 +142,9 @@ class RecordChecker:
         if number is None:
             errors.append(FieldError("phone_number", "missing; it is the one required field"))
         elif not isinstance(number, str) or not number.startswith("+"):
-            errors.append(FieldError("phone_number", f"must be +E.164, e.g. +19705555098; got {number!r}"))
+            errors.append(
+                FieldError("phone_number", f"must be +E.164, e.g. +19705555098; got {number!r}")
+            )
         else:
             try:
                 parsed = phonenumbers.parse(number, None)
@@ -169,11 +162,17 @@ class RecordChecker:
         if country is None and parsed is not None:
             country = phonenumbers.region_code_for_number(parsed)
         if country is not None and not (isinstance(country, str) and _COUNTRY.fullmatch(country)):
-            errors.append(FieldError(
-                "country_iso_alpha2", f"must be two upper-case letters (ISO 3166-1), got {country!r}"))
+            errors.append(
+                FieldError(
+                    "country_iso_alpha2",
+                    f"must be two upper-case letters (ISO 3166-1), got {country!r}",
+                )
+            )
         values["country_iso_alpha2"] = country
         if "phone_number_type" not in record and parsed is not None:
-            values["phone_number_type"] = NUMBER_TYPES.get(phonenumbers.number_type(parsed), "local")
+            values["phone_number_type"] = NUMBER_TYPES.get(
+                phonenumbers.number_type(parsed), "local"
+            )
 
     def _identity(
         self, record: Mapping[str, Any], values: dict[str, Any], errors: list[FieldError]
@@ -184,11 +183,40 @@ class RecordChecker:
         elif isinstance(given, str) and _ID.fullmatch(given) and int(given) <= MAX_ID:
             values["id"] = int(given)
         else:
-            errors.append(FieldError(
-                "id", f"must be a string of digits for an integer from 1 to {MAX_ID}, got {given!r}"))
+            errors.append(
+                FieldError(
+                    "id",
+                    f"must be a string of digits for an integer from 1 to {MAX_ID}, got {given!r}",
+                )
+            )
         record_type = record.get("record_type", "phone_number")
         if record_type != "phone_number":
             errors.append(FieldError("record_type", f"must be phone_number, got {record_type!r}"))
+
+
+def _settings(record: Mapping[str, Any], values: dict[str, Any], errors: list[FieldError]) -> None:
+    """The flags and the fields that take one of a fixed set of values."""
+    for name in BOOLEAN_FIELDS:
+        value = record.get(name, DEFAULT_BOOLEANS[name])
+        if not isinstance(value, bool):
+            errors.append(FieldError(name, f"must be true or false, got {value!r}"))
+        values[name] = value
+    for name, (allowed, default) in ENUM_FIELDS.items():
+        value = record.get(name, default or values.get(name))
+        if name not in record and value is None:
+            continue  # a type left to be derived from a number already reported as bad
+        if value not in allowed:
+            errors.append(FieldError(name, f"must be one of: {', '.join(allowed)}; got {value!r}"))
+        values[name] = value
+    source = record.get("source_type")
+    if source is not None and source not in SOURCE_TYPES:
+        errors.append(
+            FieldError(
+                "source_type",
+                f"must be null or one of: {', '.join(SOURCE_TYPES)}; got {source!r}",
+            )
+        )
+    values["source_type"] = source
 
 
 def _optional_text(record: Mapping[str, Any], name: str, errors: list[FieldError]) -> str | None:
@@ -219,6 +247,9 @@ def _timestamp(record: Mapping[str, Any], name: str, now_ms: int, errors: list[F
             return parse_timestamp(value)
         except ValueError:
             pass
-    errors.append(FieldError(
-        name, f"must be an ISO 8601 timestamp such as 2019-10-23T18:10:00.000Z, got {value!r}"))
+    errors.append(
+        FieldError(
+            name, f"must be an ISO 8601 timestamp such as 2019-10-23T18:10:00.000Z, got {value!r}"
+        )
+    )
     return now_ms

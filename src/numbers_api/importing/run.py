@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from numbers_api.importing.readers import Record, UnreadableRecord, read_records
-from numbers_api.importing.records import RecordChecker
+from numbers_api.importing.records import IdGenerator, RecordChecker
 from numbers_api.store.accounts import account_id
 from numbers_api.store.database import Database
 from numbers_api.store.importer import Row, Staging
@@ -50,7 +50,6 @@ def import_records(
 ) -> ImportReport:
     started = time.perf_counter()
     report = ImportReport()
-    checker = RecordChecker()
 
     def problem(line: int, field_name: str, reason: str) -> None:
         report.problems += 1
@@ -60,10 +59,9 @@ def import_records(
     try:
         with database.transaction() as connection:
             staging = Staging(connection, account_id(connection, account_name))
+            checker = RecordChecker(new_id=IdGenerator(after=staging.largest_id()))
             batch: list[tuple[int, Row]] = []
-            read = 0
-            for line, record in records:
-                read += 1
+            for read, (line, record) in enumerate(records, start=1):
                 if isinstance(record, UnreadableRecord):
                     problem(line, "record", str(record))
                 else:
@@ -92,14 +90,18 @@ def import_records(
 
 
 def import_file(
-    database: Database, account_name: str, path: Path, on_problem: ProblemSink,
+    database: Database,
+    account_name: str,
+    path: Path,
+    on_problem: ProblemSink,
     progress_to: IO[str] | None = None,
 ) -> ImportReport:
     with path.open("rb") as stream:
         total = path.stat().st_size
         progress = _progress_display(stream, total, progress_to) if progress_to else None
-        return import_records(database, account_name, read_records(path, stream), on_problem,
-                              progress)
+        return import_records(
+            database, account_name, read_records(path, stream), on_problem, progress
+        )
 
 
 def _progress_display(stream: IO[bytes], total: int, out: IO[str]) -> ProgressSink:

@@ -9,7 +9,7 @@ the published OpenAPI schema all follow from this table.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from numbers_api.domain import (
@@ -73,8 +73,14 @@ class Filter:
         }
 
 
-def plain(name: str, value: ValueType[Any], condition: Callable[[Any], Condition | None],
-          description: str, *, repeatable: bool = False) -> Filter:
+def plain(
+    name: str,
+    value: ValueType[Any],
+    condition: Callable[[Any], Condition | None],
+    description: str,
+    *,
+    repeatable: bool = False,
+) -> Filter:
     return Filter(name, {PLAIN: Lookup(value, condition, description)}, repeatable)
 
 
@@ -182,37 +188,76 @@ def _merge(values: list[Any]) -> Any:
 PHONE_NUMBER_FILTERS = FilterSet(
     [
         plain("tag", Text(), HasTag, "Numbers whose tags include this value exactly."),
-        plain("without_tags", Choice(("true", "false")),
-              lambda v: HasNoTags() if v == "true" else None,
-              "'true': numbers with no tags; 'false': no restriction."),
-        plain("phone_number", PhoneNumberDigits(), digits,
-              "Numbers whose E.164 digits contain these digits (at least three; a leading + is "
-              "ignored; any other non-digit matches nothing)."),
+        plain(
+            "without_tags",
+            Choice(("true", "false")),
+            lambda v: HasNoTags() if v == "true" else None,
+            "'true': numbers with no tags; 'false': no restriction.",
+        ),
+        plain(
+            "phone_number",
+            PhoneNumberDigits(),
+            digits,
+            "Numbers whose E.164 digits contain these digits (at least three; a leading + is "
+            "ignored; any other non-digit matches nothing).",
+        ),
         plain("status", Choice(FILTERABLE_STATUSES), equals(Field.STATUS), "Exact status."),
-        plain("country_iso_alpha2", CountryCodes(), lambda codes: OneOf(Field.COUNTRY, codes),
-              "ISO 3166-1 alpha-2 codes, case-insensitive; several joined by commas or repeated.",
-              repeatable=True),
+        plain(
+            "country_iso_alpha2",
+            CountryCodes(),
+            lambda codes: OneOf(Field.COUNTRY, codes),
+            "ISO 3166-1 alpha-2 codes, case-insensitive; several joined by commas or repeated.",
+            repeatable=True,
+        ),
         plain("connection_id", Text(), equals(Field.CONNECTION_ID), "Exact connection id."),
-        Filter("voice.connection_name", {
-            "contains": connection_name(TextMatch.CONTAINS, 3),
-            "starts_with": connection_name(TextMatch.STARTS_WITH, 3),
-            "ends_with": connection_name(TextMatch.ENDS_WITH, 3),
-            "eq": connection_name(TextMatch.EQUALS, 1),
-        }),
-        plain("voice.usage_payment_method", Choice(USAGE_PAYMENT_METHODS),
-              equals(Field.USAGE_PAYMENT_METHOD), "Exact usage payment method."),
-        plain("billing_group_id", Text(), equals_or_none(Field.BILLING_GROUP_ID),
-              "Exact billing group id; 'null' for numbers without one."),
-        plain("emergency_address_id", Text(), equals_or_none(Field.EMERGENCY_ADDRESS_ID),
-              "Exact emergency address id; 'null' for numbers without one."),
-        plain("customer_reference", Text(), equals(Field.CUSTOMER_REFERENCE),
-              "Exact customer reference, case-sensitive."),
-        Filter("number_type", {
-            "eq": Lookup(Choice(FILTERABLE_NUMBER_TYPES), number_type,
-                         "Phone number type; toll_free also finds the legacy tollfree."),
-        }),
-        plain("source", Choice(tuple(SOURCES)),
-              lambda source: OneOf(Field.SOURCE_TYPE, (SOURCES[source],)),
-              "'ported': numbers ported in; 'purchased': numbers bought."),
+        Filter(
+            "voice.connection_name",
+            {
+                "contains": connection_name(TextMatch.CONTAINS, 3),
+                "starts_with": connection_name(TextMatch.STARTS_WITH, 3),
+                "ends_with": connection_name(TextMatch.ENDS_WITH, 3),
+                "eq": connection_name(TextMatch.EQUALS, 1),
+            },
+        ),
+        plain(
+            "voice.usage_payment_method",
+            Choice(USAGE_PAYMENT_METHODS),
+            equals(Field.USAGE_PAYMENT_METHOD),
+            "Exact usage payment method.",
+        ),
+        plain(
+            "billing_group_id",
+            Text(),
+            equals_or_none(Field.BILLING_GROUP_ID),
+            "Exact billing group id; 'null' for numbers without one.",
+        ),
+        plain(
+            "emergency_address_id",
+            Text(),
+            equals_or_none(Field.EMERGENCY_ADDRESS_ID),
+            "Exact emergency address id; 'null' for numbers without one.",
+        ),
+        plain(
+            "customer_reference",
+            Text(),
+            equals(Field.CUSTOMER_REFERENCE),
+            "Exact customer reference, case-sensitive.",
+        ),
+        Filter(
+            "number_type",
+            {
+                "eq": Lookup(
+                    Choice(FILTERABLE_NUMBER_TYPES),
+                    number_type,
+                    "Phone number type; toll_free also finds the legacy tollfree.",
+                ),
+            },
+        ),
+        plain(
+            "source",
+            Choice(tuple(SOURCES)),
+            lambda source: OneOf(Field.SOURCE_TYPE, (SOURCES[source],)),
+            "'ported': numbers ported in; 'purchased': numbers bought.",
+        ),
     ]
 )

@@ -103,8 +103,11 @@ def _parse_page(parameters: list[QueryParameter], errors: list[ParameterError]) 
     given: set[str] = set()
     for parameter in parameters:
         if len(parameter.path) != 1 or parameter.path[0] not in PAGE_PARAMETERS:
-            errors.append(ParameterError(
-                parameter.key, "unknown page parameter; use page[number] and page[size]"))
+            errors.append(
+                ParameterError(
+                    parameter.key, "unknown page parameter; use page[number] and page[size]"
+                )
+            )
             continue
         name = parameter.path[0]
         if name in given:

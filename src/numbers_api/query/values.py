@@ -72,7 +72,7 @@ _COUNTRY_CODE = re.compile(r"[A-Za-z]{2}")
 
 @dataclass(frozen=True, slots=True)
 class CountryCodes:
-    """One ISO 3166-1 alpha-2 code or several joined by commas (as the official SDK sends a list)."""
+    """One ISO 3166-1 alpha-2 code, or several joined by commas (the official SDK's list)."""
 
     def parse(self, raw: str) -> tuple[str, ...]:
         codes = raw.split(",")
@@ -100,9 +100,8 @@ class PhoneNumberDigits:
 
     def parse(self, raw: str) -> str | None:
         rest = raw[1:] if raw[:1] in ("+", " ") else raw
-        if not rest.isascii() or not rest.isdigit():
-            if rest:
-                return None
+        if rest and not (rest.isascii() and rest.isdigit()):
+            return None
         if len(rest) < self.minimum_digits:
             raise InvalidValue(
                 f"needs at least {self.minimum_digits} digits (a leading + is allowed); got {raw!r}"

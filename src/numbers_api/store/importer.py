@@ -5,23 +5,46 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-
 from typing import Any
 
 # The order of `Row`'s values: the store's staging table has one column for each.
 ROW_FIELDS = (
-    "id", "phone_number", "country_iso_alpha2", "status", "tags", "external_pin",
-    "connection_id", "connection_name", "connection_name_folded", "customer_reference",
-    "messaging_profile_id", "messaging_profile_name", "billing_group_id", "emergency_enabled",
-    "emergency_address_id", "emergency_status", "call_forwarding_enabled", "cnam_listing_enabled",
-    "caller_id_name_enabled", "call_recording_enabled", "t38_fax_gateway_enabled",
-    "phone_number_type", "inbound_call_screening", "usage_payment_method", "hd_voice_enabled",
-    "source_type", "deletion_lock_enabled", "purchased_at", "created_at", "updated_at",
+    "id",
+    "phone_number",
+    "country_iso_alpha2",
+    "status",
+    "tags",
+    "external_pin",
+    "connection_id",
+    "connection_name",
+    "connection_name_folded",
+    "customer_reference",
+    "messaging_profile_id",
+    "messaging_profile_name",
+    "billing_group_id",
+    "emergency_enabled",
+    "emergency_address_id",
+    "emergency_status",
+    "call_forwarding_enabled",
+    "cnam_listing_enabled",
+    "caller_id_name_enabled",
+    "call_recording_enabled",
+    "t38_fax_gateway_enabled",
+    "phone_number_type",
+    "inbound_call_screening",
+    "usage_payment_method",
+    "hd_voice_enabled",
+    "source_type",
+    "deletion_lock_enabled",
+    "purchased_at",
+    "created_at",
+    "updated_at",
 )
 Row = tuple[Any, ...]
 
 NUMBER_COLUMNS = [
-    name for name in ROW_FIELDS
+    name
+    for name in ROW_FIELDS
     if name not in ("connection_name", "connection_name_folded", "messaging_profile_name")
 ]
 
@@ -34,8 +57,11 @@ class Staging:
         connection.execute(
             f"CREATE TEMP TABLE import_staging (line INTEGER PRIMARY KEY, {', '.join(ROW_FIELDS)})"
         )
-        self._insert = (
-            f"INSERT INTO import_staging VALUES (?, {', '.join('?' * len(ROW_FIELDS))})"
+        self._insert = f"INSERT INTO import_staging VALUES (?, {', '.join('?' * len(ROW_FIELDS))})"
+
+    def largest_id(self) -> int:
+        return int(
+            self.connection.execute("SELECT coalesce(max(id), 0) FROM phone_numbers").fetchone()[0]
         )
 
     def add(self, rows: Sequence[tuple[int, Row]]) -> None:
@@ -64,8 +90,10 @@ class Staging:
             # The last record that names the connection (or profile) gives it its name; records
             # that only point at it create it without a name, or leave its name as it is.
             targets = ", ".join(["name", "name_folded"][: len(name_columns)])
-            updates = ", ".join(f"{t} = coalesce(excluded.{t}, {table}.{t})" for t in
-                                ["name", "name_folded"][: len(name_columns)])
+            updates = ", ".join(
+                f"{t} = coalesce(excluded.{t}, {table}.{t})"
+                for t in ["name", "name_folded"][: len(name_columns)]
+            )
             connection.execute(
                 f"INSERT INTO {table} (account_id, id, {targets}) "
                 f"SELECT ?, {id_column}, {', '.join(name_columns)} FROM ("
