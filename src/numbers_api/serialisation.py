@@ -16,7 +16,11 @@ Json = dict[str, Any]
 def format_timestamp(milliseconds: int) -> str:
     """UTC, millisecond precision: `2019-10-23T18:10:00.000Z`."""
     moment = _EPOCH + timedelta(milliseconds=milliseconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (
+        f"{moment.year:04d}-"
+        + moment.strftime("%m-%dT%H:%M:%S.")
+        + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def phone_number_detailed(number: PhoneNumber, profile_names: dict[str, str | None] | None) -> Json:

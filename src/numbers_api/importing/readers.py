@@ -14,7 +14,14 @@ from numbers_api.importing.records import KNOWN_FIELDS
 
 
 class UnreadableRecord(Exception):
-    """A line that is not a record at all (not JSON, not an object)."""
+    """A line that is not a record at all (not JSON, not an object), or a bad CSV header cell."""
+
+    def __init__(self, reason: str, field: str = "record") -> None:
+        super().__init__(reason)
+        self.field = field
+
+
+BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 
 
 class UnsupportedFile(Exception):
@@ -34,8 +41,14 @@ def read_records(path: Path, stream: IO[bytes]) -> Iterator[tuple[int, Record]]:
     raise UnsupportedFile(f"{path}: expected a .jsonl or .csv file")
 
 
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines, without the byte order mark that some tools (Excel) write first."""
+    for number, line in enumerate(stream, start=1):
+        yield number, line.removeprefix(BYTE_ORDER_MARK) if number == 1 else line
+
+
 def _json_lines(stream: IO[bytes]) -> Iterator[tuple[int, Record]]:
-    for line_number, line in enumerate(stream, start=1):
+    for line_number, line in _lines(stream):
         if not line.strip():
             continue
         try:
@@ -49,30 +62,45 @@ def _json_lines(stream: IO[bytes]) -> Iterator[tuple[int, Record]]:
             yield line_number, UnreadableRecord("must be a JSON object")
 
 
+def _decoded(stream: IO[bytes], not_utf8: set[int]) -> Iterator[str]:
+    """The file's lines as text; the numbers of lines that are not UTF-8 go into `not_utf8`."""
+    for number, line in _lines(stream):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError:
+            not_utf8.add(number)
+            yield line.decode("utf-8", errors="replace")
+
+
 def _csv_rows(stream: IO[bytes]) -> Iterator[tuple[int, Record]]:
-    text = (line.decode("utf-8") for line in stream)
-    reader = csv.reader(text)
+    not_utf8: set[int] = set()
+    reader = csv.reader(_decoded(stream, not_utf8))
     header = next(reader, None)
     if header is None:
+        return
+    if not_utf8:
+        yield 1, UnreadableRecord("the header is not valid UTF-8")
         return
     unknown = [name for name in header if name not in KNOWN_FIELDS]
     if unknown:
         for name in unknown:
-            yield 1, UnreadableRecord(f"{name}: unknown column")
+            yield 1, UnreadableRecord("unknown column", field=name)
         return
+    first_line = reader.line_num + 1  # a record may span lines: it is reported where it starts
     for row in reader:
+        line, first_line = first_line, reader.line_num + 1
         if not any(row):
+            continue
+        if not_utf8.intersection(range(line, reader.line_num + 1)):
+            yield line, UnreadableRecord("not valid UTF-8")
             continue
         if len(row) != len(header):
             yield (
-                reader.line_num,
+                line,
                 UnreadableRecord(f"has {len(row)} cells where the header has {len(header)}"),
             )
             continue
-        yield (
-            reader.line_num,
-            {name: _cell(name, cell) for name, cell in zip(header, row, strict=True)},
-        )
+        yield line, {name: _cell(name, cell) for name, cell in zip(header, row, strict=True)}
 
 
 def _cell(name: str, cell: str) -> Any:

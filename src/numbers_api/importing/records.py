@@ -85,6 +85,8 @@ class IdGenerator:
     """
 
     EPOCH_MS = 1262304000000
+    # Generated ids stay below 2**62 (until 2044); ids given in files may lie anywhere above.
+    CEILING = 2**62
 
     def __init__(self, after: int = 0) -> None:
         self._last = after
@@ -100,6 +102,7 @@ def parse_timestamp(value: str) -> int:
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)  # OverflowError outside the years 1 to 9999 in UTC
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
@@ -161,6 +164,14 @@ class RecordChecker:
         country = record.get("country_iso_alpha2")
         if country is None and parsed is not None:
             country = phonenumbers.region_code_for_number(parsed)
+            if not _COUNTRY.fullmatch(country or ""):  # "001": a non-geographic number
+                errors.append(
+                    FieldError(
+                        "country_iso_alpha2",
+                        f"cannot be derived from the non-geographic number {number}; give it",
+                    )
+                )
+                country = None
         if country is not None and not (isinstance(country, str) and _COUNTRY.fullmatch(country)):
             errors.append(
                 FieldError(
@@ -245,7 +256,7 @@ def _timestamp(record: Mapping[str, Any], name: str, now_ms: int, errors: list[F
     if isinstance(value, str):
         try:
             return parse_timestamp(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
     errors.append(
         FieldError(

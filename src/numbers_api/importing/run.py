@@ -59,11 +59,13 @@ def import_records(
     try:
         with database.transaction() as connection:
             staging = Staging(connection, account_id(connection, account_name))
-            checker = RecordChecker(new_id=IdGenerator(after=staging.largest_id()))
+            checker = RecordChecker(
+                new_id=IdGenerator(after=staging.largest_id(below=IdGenerator.CEILING))
+            )
             batch: list[tuple[int, Row]] = []
             for read, (line, record) in enumerate(records, start=1):
                 if isinstance(record, UnreadableRecord):
-                    problem(line, "record", str(record))
+                    problem(line, record.field, str(record))
                 else:
                     checked = checker.check(record)
                     if isinstance(checked, list):

@@ -59,9 +59,12 @@ class Staging:
         )
         self._insert = f"INSERT INTO import_staging VALUES (?, {', '.join('?' * len(ROW_FIELDS))})"
 
-    def largest_id(self) -> int:
+    def largest_id(self, below: int) -> int:
+        """The largest stored id under `below` (0 if none)."""
         return int(
-            self.connection.execute("SELECT coalesce(max(id), 0) FROM phone_numbers").fetchone()[0]
+            self.connection.execute(
+                "SELECT coalesce(max(id), 0) FROM phone_numbers WHERE id < ?", (below,)
+            ).fetchone()[0]
         )
 
     def add(self, rows: Sequence[tuple[int, Row]]) -> None:
