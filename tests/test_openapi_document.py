@@ -14,9 +14,12 @@ from tests.support.contract import CONTRACT_URI, documents
 def list_parameters(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     operation = document["paths"]["/phone_numbers"]["get"]
     parameters = {}
-    for parameter in operation["parameters"]:
-        if "$ref" in parameter:
-            parameter = document["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[1]]
+    for given in operation["parameters"]:
+        parameter = (
+            document["components"]["parameters"][given["$ref"].rsplit("/", 1)[1]]
+            if "$ref" in given
+            else given
+        )
         parameters[parameter["name"]] = parameter
     return parameters
 
