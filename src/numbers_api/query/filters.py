@@ -70,6 +70,7 @@ class Filter:
                 if op is not None
             },
             "additionalProperties": False,
+            "minProperties": 1,  # `filter[name]` with no operator is a 400
         }
 
 
