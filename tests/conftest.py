@@ -19,14 +19,16 @@ from numbers_api.http.app import create_app
 from numbers_api.settings import Settings
 from numbers_api.store.database import Database
 from tests.support.contract import validate_response
+from tests.support.databases import fresh_database_url
 from tests.support.factories import Inventory
 
 CONTRACT_PATHS = {"/v2/phone_numbers": "/phone_numbers"}
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'numbers.db'}"
+def database_url(tmp_path: Path) -> Iterator[str]:
+    with fresh_database_url(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -131,12 +133,12 @@ def start_server(
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One real server for the session, on a real SQLite file; tests add their own accounts."""
-    database_url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'numbers.db'}"
-    Database(database_url).close()
-    process, base_url = start_server(database_url)
-    yield LiveServer(base_url, database_url)
-    process.terminate()
-    process.wait(timeout=10)
+    with fresh_database_url(tmp_path_factory.mktemp("live")) as database_url:
+        Database(database_url).close()
+        process, base_url = start_server(database_url)
+        yield LiveServer(base_url, database_url)
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

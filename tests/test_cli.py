@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from numbers_api.settings import DATABASE_URL_VARIABLE
+from numbers_api.store.database import Database
+from numbers_api.store.schema import MIGRATIONS
 from tests.conftest import ApiClient, make_client
 from tests.support.contract import CONTRACT_URI, documents
 
@@ -156,7 +158,8 @@ def test_revoking_a_key_twice_fails_the_second_time(database_url: str) -> None:
     assert run("keys", "revoke", key, database_url=database_url).returncode == 1
 
 
-def test_keys_are_stored_only_as_hashes(tmp_path: Path, database_url: str) -> None:
+def test_keys_are_stored_only_as_hashes(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'numbers.db'}"  # the bytes on disk are read below
     key = create_account(database_url, "acme")
     key2 = last_line(run("keys", "create", "acme", database_url=database_url))
     database_file = tmp_path / "numbers.db"
@@ -222,10 +225,18 @@ def test_default_database_is_numbers_db_in_the_working_directory(tmp_path: Path)
 
 
 def test_unsupported_database_url_is_refused(tmp_path: Path) -> None:
-    result = run("accounts", "create", "acme", database_url="postgres://db/x", cwd=tmp_path)
+    result = run("accounts", "create", "acme", database_url="mysql://db/x", cwd=tmp_path)
     assert result.returncode == 2
     assert "unsupported database URL" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unreachable_postgresql_is_a_clear_error(tmp_path: Path) -> None:
+    url = "postgresql://127.0.0.1:1/none?connect_timeout=2"
+    result = run("accounts", "create", "acme", database_url=url, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"numbers-api: cannot connect to {url}")
+    assert "Traceback" not in result.stderr
 
 
 def test_database_opened_again_keeps_its_data_and_is_migrated_once(
@@ -234,14 +245,16 @@ def test_database_opened_again_keeps_its_data_and_is_migrated_once(
     key = create_account(database_url, "acme")
     path = write_records(tmp_path / "in.jsonl", {"phone_number": "+19705550100", "tags": ["a"]})
     assert run("import", str(path), "--account", "acme", database_url=database_url).returncode == 0
-    database_file = tmp_path / "numbers.db"
 
     def migrations() -> list[tuple[int, int]]:
-        with closing(sqlite3.connect(database_file)) as connection:
-            return list(connection.execute("SELECT version, applied_at FROM schema_migrations"))
+        database = Database(database_url)
+        rows = database.connection().execute("SELECT version, applied_at FROM schema_migrations")
+        applied = [(int(version), int(at)) for version, at in rows]
+        database.close()
+        return sorted(applied)
 
     applied = migrations()
-    assert [version for version, _ in applied] == [1]
+    assert [version for version, _ in applied] == list(range(1, len(MIGRATIONS["sqlite"]) + 1))
     assert run("keys", "create", "acme", database_url=database_url).returncode == 0
     assert migrations() == applied
     client = make_client(database_url)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from numbers_api.store.database import Database
 from tests.conftest import make_client
+from tests.support.databases import fresh_database_url
 from tests.support.factories import Inventory
 
 PHONE_NUMBERS = [
@@ -178,8 +179,7 @@ _database_counter = itertools.count()
 def test_list_agrees_with_the_reference(
     inventory: list[Number], queries: list[tuple[dict[str, str], str | None, int, int]]
 ) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'numbers.db'}"
+    with tempfile.TemporaryDirectory() as folder, fresh_database_url(Path(folder)) as url:
         database = Database(url)
         stock = Inventory(database)
         key = stock.account("owner")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, Literal, cast
 
 import pytest
@@ -22,6 +21,7 @@ from numbers_api.store.accounts import create_key, revoke_key
 from numbers_api.store.database import Database
 from tests.conftest import LiveServer, start_server
 from tests.support.contract import validate_response
+from tests.support.databases import fresh_database_url
 from tests.support.factories import Inventory, number_record
 
 Record = dict[str, Any]
@@ -606,16 +606,15 @@ def test_messaging_profile_name_is_shown_for_numbers_pointing_at_a_profile(
 @pytest.fixture(scope="module")
 def faulty_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Accounts]:
     """A second real server, on its own database, whose messaging-profile component always fails."""
-    path: Path = tmp_path_factory.mktemp("faults") / "numbers.db"
-    database_url = f"sqlite:///{path}"
-    database = Database(database_url)
-    process, base_url = start_server(database_url, {"NUMBERS_API_FAULTS": "messaging_profiles"})
-    accounts = Accounts(base_url, Inventory(database))
-    yield accounts
-    accounts.close()
-    process.terminate()
-    process.wait(timeout=10)
-    database.close()
+    with fresh_database_url(tmp_path_factory.mktemp("faults")) as database_url:
+        database = Database(database_url)
+        process, base_url = start_server(database_url, {"NUMBERS_API_FAULTS": "messaging_profiles"})
+        accounts = Accounts(base_url, Inventory(database))
+        yield accounts
+        accounts.close()
+        process.terminate()
+        process.wait(timeout=10)
+        database.close()
 
 
 @pytest.mark.parametrize("handle", [None, "false"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -27,14 +26,14 @@ from numbers_api.http.phone_numbers import list_endpoint
 from numbers_api.serialisation import encode
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import authenticate
-from numbers_api.store.database import Database
+from numbers_api.store.database import Connection, Database
 from numbers_api.store.messaging_profiles import MessagingProfileDirectory
 
 log = logging.getLogger("numbers_api.http")
 # Authenticated routes take every method, so that a wrong one is a 405 only after authentication.
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 # A handler gets the connection (inside a read transaction), the caller's account and the request.
-Handler = Callable[[sqlite3.Connection, int, Request], Response]
+Handler = Callable[[Connection, int, Request], Response]
 
 
 def load_openapi_document() -> dict[str, Any]:
@@ -58,24 +57,20 @@ class Api:
         return respond
 
     def _respond(self, request: Request, handlers: dict[str, Handler]) -> Response:
-        connection = self.database.connection()
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        account = authenticate(connection, key.strip()) if scheme.lower() == "bearer" else None
-        if account is None:
-            return authentication_failed()
-        handler = handlers.get(request.method)
-        if handler is None:
-            if not handlers:
-                return not_found(request.url.path)
-            return method_not_allowed(request.method, list(handlers))
-        connection.execute("BEGIN")  # one snapshot for every read of the request
-        try:
+        with self.database.snapshot() as connection:  # one snapshot for every read of a request
+            scheme, _, key = request.headers.get("authorization", "").partition(" ")
+            account = authenticate(connection, key.strip()) if scheme.lower() == "bearer" else None
+            if account is None:
+                return authentication_failed()
+            handler = handlers.get(request.method)
+            if handler is None:
+                if not handlers:
+                    return not_found(request.url.path)
+                return method_not_allowed(request.method, list(handlers))
             return handler(connection, account, request)
-        finally:
-            connection.execute("COMMIT")
 
     def list_phone_numbers(
-        self, connection: sqlite3.Connection, account: int, request: Request
+        self, connection: Connection, account: int, request: Request
     ) -> Response:
         query_string = request.scope["query_string"].decode("latin-1")
         return list_endpoint(connection, account, query_string, self.profiles)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from starlette.responses import Response
@@ -11,6 +10,7 @@ from numbers_api.http.errors import bad_request, error_object, error_response
 from numbers_api.query.errors import InvalidQuery
 from numbers_api.query.list_query import parse_list_query
 from numbers_api.serialisation import encode, pagination_meta, phone_number_detailed
+from numbers_api.store.database import Connection
 from numbers_api.store.messaging_profiles import (
     MessagingProfileDirectory,
     MessagingProfilesUnavailable,
@@ -21,7 +21,7 @@ PROFILE_ERROR_TITLE = "Messaging profile information unavailable"
 
 
 def list_endpoint(
-    connection: sqlite3.Connection,
+    connection: Connection,
     account_id: int,
     query_string: str,
     profiles: MessagingProfileDirectory,

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import time
 
-from numbers_api.store.database import Database
+from numbers_api.store.database import Connection, Database
 
 KEY_PREFIX = "KEY"
 
@@ -28,7 +27,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def account_id(connection: sqlite3.Connection, name: str) -> int:
+def account_id(connection: Connection, name: str) -> int:
     row = connection.execute("SELECT id FROM accounts WHERE name = ?", (name,)).fetchone()
     if row is None:
         raise AccountError(f"no account named {name!r}")
@@ -44,7 +43,7 @@ def create_account(database: Database, name: str) -> str:
             connection.execute(
                 "INSERT INTO accounts (name, created_at) VALUES (?, ?)", (name, _now_ms())
             )
-        except sqlite3.IntegrityError:
+        except connection.dialect.integrity_errors:
             raise AccountError(f"an account named {name!r} already exists") from None
         return _add_key(connection, account_id(connection, name))
 
@@ -54,7 +53,7 @@ def create_key(database: Database, name: str) -> str:
         return _add_key(connection, account_id(connection, name))
 
 
-def _add_key(connection: sqlite3.Connection, account: int) -> str:
+def _add_key(connection: Connection, account: int) -> str:
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     connection.execute(
         "INSERT INTO api_keys (account_id, key_hash, created_at) VALUES (?, ?, ?)",
@@ -73,7 +72,7 @@ def revoke_key(database: Database, key: str) -> None:
         raise AccountError("no active key matches; it is unknown or already revoked")
 
 
-def authenticate(connection: sqlite3.Connection, key: str) -> int | None:
+def authenticate(connection: Connection, key: str) -> int | None:
     """The account a live key belongs to, or None."""
     row = connection.execute(
         "SELECT account_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (_hash(key),)

@@ -1,15 +1,21 @@
-"""Opening the database named by a URL, with its schema brought up to date on first use."""
+"""Opening the database a URL names (SQLite or PostgreSQL), its schema brought up to date on first
+use, with one connection per thread and explicit transactions."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from numbers_api.store.schema import migrate
+import psycopg
+
+from numbers_api.store.dialects import POSTGRESQL, SQLITE, Dialect
 
 DEFAULT_DATABASE_URL = "sqlite:///numbers.db"
 
@@ -21,59 +27,126 @@ class DatabaseUrlError(ValueError):
 def sqlite_path(url: str) -> str:
     """`sqlite:///relative.db`, `sqlite:////absolute.db` or `sqlite:///:memory:`."""
     parts = urlsplit(url)
-    if parts.scheme != "sqlite" or parts.netloc or not parts.path.startswith("/"):
+    if parts.netloc or not parts.path.startswith("/"):
         raise DatabaseUrlError(
             f"unsupported database URL {url!r}: use sqlite:///PATH (relative) or sqlite:////PATH"
         )
     return unquote(parts.path[1:])
 
 
+@lru_cache(maxsize=512)
+def _psycopg_sql(sql: str) -> str:
+    """`?` placeholders as psycopg's `%s` (no statement here contains a literal `%` or `?`)."""
+    return re.sub(r"\?", "%s", sql)
+
+
+class Connection:
+    """One connection of either engine, taking `?` placeholders and bound parameters only."""
+
+    def __init__(self, raw: sqlite3.Connection | psycopg.Connection[Any], dialect: Dialect) -> None:
+        self.raw = raw
+        self.dialect = dialect
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        """A cursor: `fetchone()`, `fetchall()`, iteration and `rowcount` work on both engines."""
+        if isinstance(self.raw, sqlite3.Connection):
+            return self.raw.execute(sql, parameters)
+        return self.raw.execute(_psycopg_sql(sql), parameters)
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows into a table: COPY on PostgreSQL, a prepared INSERT on SQLite."""
+        if isinstance(self.raw, sqlite3.Connection):
+            placeholders = ", ".join("?" * len(columns))
+            self.raw.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows
+            )
+            return
+        with self.raw.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    @property
+    def usable(self) -> bool:
+        return isinstance(self.raw, sqlite3.Connection) or not self.raw.broken
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 class Database:
-    """One database, with a connection per thread (SQLite connections are not shared)."""
+    """One database, with a connection per thread (connections are never shared)."""
 
     def __init__(self, url: str) -> None:
+        scheme = urlsplit(url).scheme
+        if scheme == "sqlite":
+            self.dialect = SQLITE
+            self.path = sqlite_path(url)
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        elif scheme in ("postgresql", "postgres"):
+            self.dialect = POSTGRESQL
+        else:
+            raise DatabaseUrlError(
+                f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://HOST/NAME"
+            )
         self.url = url
-        self.path = sqlite_path(url)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        from numbers_api.store.schema import migrate  # noqa: PLC0415 - schema imports Connection
+
         with self.transaction() as connection:
             migrate(connection)
 
-    def connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._connect()
+    def connection(self) -> Connection:
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is None or not connection.usable:
+            connection = Connection(self._connect(), self.dialect)
             self._local.connection = connection
         return connection
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> sqlite3.Connection | psycopg.Connection[Any]:
+        if self.dialect is POSTGRESQL:
+            try:
+                return psycopg.connect(self.url, autocommit=True)
+            except psycopg.OperationalError as error:
+                raise DatabaseUrlError(f"cannot connect to {self.url}: {error}") from None
         # Autocommit mode: transactions are begun explicitly, so none is left open by a read.
-        connection = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=30
-        )
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute("PRAGMA foreign_keys=ON")
-        connection.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache per connection
-        connection.execute("PRAGMA mmap_size=1073741824")
-        connection.execute("PRAGMA temp_store=MEMORY")
-        return connection
+        raw = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "cache_size=-65536",  # 64 MiB of page cache per connection
+            "mmap_size=1073741824",
+        ):
+            raw.execute(f"PRAGMA {pragma}")
+        return raw
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """One write transaction: committed if the block finishes, rolled back if it raises."""
+        with self._transaction(self.dialect.begin_write) as connection:
+            yield connection
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction: every read inside it sees the same state."""
+        with self._transaction(self.dialect.begin_read) as connection:
+            yield connection
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[Connection]:
         connection = self.connection()
-        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(begin)
         try:
             yield connection
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.usable:
+                connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
 
     def close(self) -> None:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        connection: Connection | None = getattr(self._local, "connection", None)
         if connection is not None:
             connection.close()
             self._local.connection = None

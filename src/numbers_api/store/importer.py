@@ -3,9 +3,11 @@ and the database in SQL, then moved in one transaction (the caller's), so memory
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+from numbers_api.domain import BOOLEAN_FIELDS, TIMESTAMP_FIELDS
+from numbers_api.store.database import Connection
 
 # The order of `Row`'s values: the store's staging table has one column for each.
 ROW_FIELDS = (
@@ -49,15 +51,24 @@ NUMBER_COLUMNS = [
 ]
 
 
+def _staging_type(name: str) -> str:
+    if name == "id" or name in TIMESTAMP_FIELDS:
+        return "BIGINT"
+    return "BOOLEAN" if name in BOOLEAN_FIELDS else "TEXT"
+
+
+STAGING_COLUMNS = ("line", *ROW_FIELDS)
+
+
 class Staging:
-    def __init__(self, connection: sqlite3.Connection, account_id: int) -> None:
+    def __init__(self, connection: Connection, account_id: int) -> None:
         self.connection = connection
         self.account_id = account_id
-        connection.execute("DROP TABLE IF EXISTS temp.import_staging")
+        columns = ", ".join(f"{name} {_staging_type(name)}" for name in ROW_FIELDS)
+        connection.execute("DROP TABLE IF EXISTS import_staging")
         connection.execute(
-            f"CREATE TEMP TABLE import_staging (line INTEGER PRIMARY KEY, {', '.join(ROW_FIELDS)})"
+            f"CREATE TEMP TABLE import_staging (line INTEGER PRIMARY KEY, {columns})"
         )
-        self._insert = f"INSERT INTO import_staging VALUES (?, {', '.join('?' * len(ROW_FIELDS))})"
 
     def largest_id(self, below: int) -> int:
         """The largest stored id under `below` (0 if none)."""
@@ -68,7 +79,9 @@ class Staging:
         )
 
     def add(self, rows: Sequence[tuple[int, Row]]) -> None:
-        self.connection.executemany(self._insert, ((line, *row) for line, row in rows))
+        self.connection.copy_rows(
+            "import_staging", STAGING_COLUMNS, [(line, *row) for line, row in rows]
+        )
 
     def conflicts(self) -> Iterator[tuple[int, str, str]]:
         """(line, field, reason) for each record that repeats another or one already stored."""
@@ -76,7 +89,7 @@ class Staging:
             yield from self.connection.execute(
                 f"SELECT line, '{column}', 'repeats line ' || first || ': ' || {column} FROM ("
                 f"  SELECT line, {column}, min(line) OVER (PARTITION BY {column}) AS first"
-                "   FROM import_staging) WHERE line <> first"
+                "   FROM import_staging) AS ranked WHERE line <> first"
             )
             yield from self.connection.execute(
                 f"SELECT s.line, '{column}', 'already in the database: ' || s.{column} "
@@ -102,7 +115,7 @@ class Staging:
                 f"SELECT ?, {id_column}, {', '.join(name_columns)} FROM ("
                 f"  SELECT *, row_number() OVER (PARTITION BY {id_column} "
                 f"    ORDER BY {name_columns[0]} IS NOT NULL DESC, line DESC) AS rank"
-                f"  FROM import_staging WHERE {id_column} IS NOT NULL) WHERE rank = 1 "
+                f"  FROM import_staging WHERE {id_column} IS NOT NULL) AS ranked WHERE rank = 1 "
                 f"ON CONFLICT (account_id, id) DO UPDATE SET {updates}",
                 (self.account_id,),
             )
@@ -114,8 +127,9 @@ class Staging:
         ).rowcount
         connection.execute(
             "INSERT INTO phone_number_tags (account_id, tag, phone_number_id) "
-            "SELECT ?, j.value, s.id FROM import_staging s, json_each(s.tags) j",
+            "SELECT ?, j.value, s.id FROM import_staging s, "
+            + connection.dialect.tag_elements.format(tags="s.tags"),
             (self.account_id,),
         )
-        connection.execute("DROP TABLE temp.import_staging")
-        return inserted
+        connection.execute("DROP TABLE import_staging")
+        return int(inserted)

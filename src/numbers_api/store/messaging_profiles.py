@@ -7,8 +7,9 @@ fail, so that clients can test how they handle it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection
+
+from numbers_api.store.database import Connection
 
 
 class MessagingProfilesUnavailable(Exception):
@@ -20,7 +21,7 @@ class MessagingProfileDirectory:
         self.failing = failing
 
     def names(
-        self, connection: sqlite3.Connection, account_id: int, profile_ids: Collection[str]
+        self, connection: Connection, account_id: int, profile_ids: Collection[str]
     ) -> dict[str, str | None]:
         """Each profile's name, by id."""
         if self.failing:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +22,8 @@ from numbers_api.query.conditions import (
     TextMatches,
 )
 from numbers_api.query.list_query import ListQuery
+from numbers_api.store.database import Connection
+from numbers_api.store.dialects import Dialect, digits_pattern
 
 COLUMNS: dict[Field, str] = {
     Field.ID: "p.id",
@@ -67,10 +68,8 @@ class ListResult:
     numbers: list[PhoneNumber]
 
 
-def list_phone_numbers(
-    connection: sqlite3.Connection, account_id: int, query: ListQuery
-) -> ListResult:
-    where, parameters = _where(account_id, query.conditions)
+def list_phone_numbers(connection: Connection, account_id: int, query: ListQuery) -> ListResult:
+    where, parameters = _where(connection.dialect, account_id, query.conditions)
     total = connection.execute(f"SELECT count(*) {FROM} WHERE {where}", parameters).fetchone()[0]
     if query.page.offset >= total:
         return ListResult(total, [])
@@ -88,17 +87,19 @@ def _phone_number(row: Sequence[object]) -> PhoneNumber:
     return PhoneNumber(*values)  # type: ignore[arg-type]
 
 
-def _where(account_id: int, conditions: Sequence[Condition]) -> tuple[str, list[object]]:
+def _where(
+    dialect: Dialect, account_id: int, conditions: Sequence[Condition]
+) -> tuple[str, list[object]]:
     clauses = ["p.account_id = ?"]
     parameters: list[object] = [account_id]
     for condition in conditions:
-        clause, values = _condition(condition)
+        clause, values = _condition(dialect, condition)
         clauses.append(clause)
         parameters.extend(values)
     return " AND ".join(clauses), parameters
 
 
-def _condition(condition: Condition) -> tuple[str, Sequence[object]]:
+def _condition(dialect: Dialect, condition: Condition) -> tuple[str, Sequence[object]]:
     match condition:
         case OneOf(field, (value,)):
             return f"{COLUMNS[field]} = ?", (value,)
@@ -107,9 +108,9 @@ def _condition(condition: Condition) -> tuple[str, Sequence[object]]:
         case IsNull(field):
             return f"{COLUMNS[field]} IS NULL", ()
         case TextMatches(field, match, text):
-            return _text_match(FOLDED_COLUMNS[field], match, text.casefold())
+            return _text_match(dialect, FOLDED_COLUMNS[field], match, text.casefold())
         case DigitsContain(digits):
-            return "instr(p.phone_number, ?) > 0", (digits,)
+            return dialect.digits_contain, (digits_pattern(dialect, digits),)
         case HasTag(tag):
             return (
                 "EXISTS (SELECT 1 FROM phone_number_tags t WHERE t.account_id = p.account_id "
@@ -119,18 +120,20 @@ def _condition(condition: Condition) -> tuple[str, Sequence[object]]:
         case HasNoTags():
             return "p.tags = '[]'", ()
         case MatchesNothing():
-            return "0", ()
+            return "FALSE", ()
     raise AssertionError(f"unhandled condition {condition!r}")
 
 
-def _text_match(column: str, match: TextMatch, text: str) -> tuple[str, Sequence[object]]:
+def _text_match(
+    dialect: Dialect, column: str, match: TextMatch, text: str
+) -> tuple[str, Sequence[object]]:
     if match is TextMatch.EQUALS:
         return f"{column} = ?", (text,)
     if match is TextMatch.CONTAINS:
-        return f"instr({column}, ?) > 0", (text,)
+        return dialect.contains.format(column=column), (text,)
     if match is TextMatch.STARTS_WITH:
         return f"substr({column}, 1, ?) = ?", (len(text), text)
-    return f"substr({column}, -?) = ?", (len(text), text)
+    return dialect.ends_with.format(column=column), (len(text), text)
 
 
 def _order_by(keys: Sequence[SortKey]) -> str:

@@ -1,103 +1,139 @@
-"""The schema, as numbered migrations: a database from an older version is brought forward."""
+"""The schema, as numbered migrations for each engine: a database made by an older version is
+brought forward on first use, keeping its data. Both engines always have the same versions."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
-MIGRATIONS: list[str] = [
-    # 1: accounts, keys, connections, messaging profiles and phone numbers.
-    """
-    CREATE TABLE accounts (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        created_at INTEGER NOT NULL
-    );
-    CREATE TABLE api_keys (
-        id INTEGER PRIMARY KEY,
-        account_id INTEGER NOT NULL REFERENCES accounts(id),
-        key_hash TEXT NOT NULL UNIQUE,
-        created_at INTEGER NOT NULL,
-        revoked_at INTEGER
-    );
-    CREATE TABLE connections (
-        account_id INTEGER NOT NULL REFERENCES accounts(id),
-        id TEXT NOT NULL,
-        name TEXT,
-        name_folded TEXT,
-        PRIMARY KEY (account_id, id)
-    );
-    CREATE TABLE messaging_profiles (
-        account_id INTEGER NOT NULL REFERENCES accounts(id),
-        id TEXT NOT NULL,
-        name TEXT,
-        PRIMARY KEY (account_id, id)
-    );
-    CREATE TABLE phone_numbers (
-        id INTEGER PRIMARY KEY,
-        account_id INTEGER NOT NULL REFERENCES accounts(id),
-        phone_number TEXT NOT NULL UNIQUE,
-        country_iso_alpha2 TEXT NOT NULL,
-        status TEXT NOT NULL,
-        tags TEXT NOT NULL,
-        external_pin TEXT,
-        connection_id TEXT,
-        customer_reference TEXT,
-        messaging_profile_id TEXT,
-        billing_group_id TEXT,
-        emergency_enabled INTEGER NOT NULL,
-        emergency_address_id TEXT,
-        emergency_status TEXT NOT NULL,
-        call_forwarding_enabled INTEGER NOT NULL,
-        cnam_listing_enabled INTEGER NOT NULL,
-        caller_id_name_enabled INTEGER NOT NULL,
-        call_recording_enabled INTEGER NOT NULL,
-        t38_fax_gateway_enabled INTEGER NOT NULL,
-        phone_number_type TEXT NOT NULL,
-        inbound_call_screening TEXT NOT NULL,
-        usage_payment_method TEXT NOT NULL,
-        hd_voice_enabled INTEGER NOT NULL,
-        source_type TEXT,
-        deletion_lock_enabled INTEGER NOT NULL,
-        purchased_at INTEGER NOT NULL,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        FOREIGN KEY (account_id, connection_id) REFERENCES connections(account_id, id),
-        FOREIGN KEY (account_id, messaging_profile_id) REFERENCES messaging_profiles(account_id, id)
-    );
-    CREATE TABLE phone_number_tags (
-        account_id INTEGER NOT NULL,
-        tag TEXT NOT NULL,
-        phone_number_id INTEGER NOT NULL REFERENCES phone_numbers(id) ON DELETE CASCADE,
-        PRIMARY KEY (account_id, tag, phone_number_id)
-    ) WITHOUT ROWID;
-    CREATE INDEX phone_number_tags_number ON phone_number_tags(phone_number_id);
-    CREATE INDEX phone_numbers_created ON phone_numbers(account_id, created_at DESC, id DESC);
-    CREATE INDEX phone_numbers_purchased ON phone_numbers(account_id, purchased_at, id);
-    CREATE INDEX phone_numbers_number ON phone_numbers(account_id, phone_number);
-    CREATE INDEX phone_numbers_payment ON phone_numbers(account_id, usage_payment_method, id);
-    CREATE INDEX phone_numbers_status ON phone_numbers(account_id, status);
-    CREATE INDEX phone_numbers_connection ON phone_numbers(account_id, connection_id);
-    CREATE INDEX phone_numbers_reference ON phone_numbers(account_id, customer_reference);
-    CREATE INDEX phone_numbers_messaging ON phone_numbers(account_id, messaging_profile_id);
-    CREATE INDEX connections_name ON connections(account_id, name_folded);
-    """,
+from numbers_api.store.database import Connection
+
+# Columns of phone_numbers, by engine type: (name, sqlite type, postgresql type).
+_NUMBER_COLUMNS = [
+    ("phone_number", "TEXT NOT NULL UNIQUE", 'TEXT COLLATE "C" NOT NULL UNIQUE'),
+    ("country_iso_alpha2", "TEXT NOT NULL", "TEXT NOT NULL"),
+    ("status", "TEXT NOT NULL", "TEXT NOT NULL"),
+    ("tags", "TEXT NOT NULL", "TEXT NOT NULL"),
+    ("external_pin", "TEXT", "TEXT"),
+    ("connection_id", "TEXT", "TEXT"),
+    ("customer_reference", "TEXT", "TEXT"),
+    ("messaging_profile_id", "TEXT", "TEXT"),
+    ("billing_group_id", "TEXT", "TEXT"),
+    ("emergency_enabled", "INTEGER NOT NULL", "BOOLEAN NOT NULL"),
+    ("emergency_address_id", "TEXT", "TEXT"),
+    ("emergency_status", "TEXT NOT NULL", "TEXT NOT NULL"),
+    ("call_forwarding_enabled", "INTEGER NOT NULL", "BOOLEAN NOT NULL"),
+    ("cnam_listing_enabled", "INTEGER NOT NULL", "BOOLEAN NOT NULL"),
+    ("caller_id_name_enabled", "INTEGER NOT NULL", "BOOLEAN NOT NULL"),
+    ("call_recording_enabled", "INTEGER NOT NULL", "BOOLEAN NOT NULL"),
+    ("t38_fax_gateway_enabled", "INTEGER NOT NULL", "BOOLEAN NOT NULL"),
+    ("phone_number_type", "TEXT NOT NULL", "TEXT NOT NULL"),
+    ("inbound_call_screening", "TEXT NOT NULL", "TEXT NOT NULL"),
+    ("usage_payment_method", "TEXT NOT NULL", 'TEXT COLLATE "C" NOT NULL'),
+    ("hd_voice_enabled", "INTEGER NOT NULL", "BOOLEAN NOT NULL"),
+    ("source_type", "TEXT", "TEXT"),
+    ("deletion_lock_enabled", "INTEGER NOT NULL", "BOOLEAN NOT NULL"),
+    ("purchased_at", "INTEGER NOT NULL", "BIGINT NOT NULL"),
+    ("created_at", "INTEGER NOT NULL", "BIGINT NOT NULL"),
+    ("updated_at", "INTEGER NOT NULL", "BIGINT NOT NULL"),
 ]
 
 
-def migrate(connection: sqlite3.Connection) -> None:
+def _base_schema(engine: int) -> list[str]:
+    """Version 1 for one engine (0: SQLite, 1: PostgreSQL): the same tables and indexes."""
+    key = "INTEGER PRIMARY KEY" if engine == 0 else "BIGSERIAL PRIMARY KEY"
+    big = "INTEGER" if engine == 0 else "BIGINT"
+    folded = "TEXT" if engine == 0 else 'TEXT COLLATE "C"'
+    columns = ",\n".join(f"{name} {types[engine]}" for name, *types in _NUMBER_COLUMNS)
+    return [
+        f"CREATE TABLE accounts (id {key}, name TEXT NOT NULL UNIQUE, created_at {big} NOT NULL)",
+        f"""CREATE TABLE api_keys (
+            id {key},
+            account_id {big} NOT NULL REFERENCES accounts(id),
+            key_hash TEXT NOT NULL UNIQUE,
+            created_at {big} NOT NULL,
+            revoked_at {big}
+        )""",
+        f"""CREATE TABLE connections (
+            account_id {big} NOT NULL REFERENCES accounts(id),
+            id TEXT NOT NULL,
+            name TEXT,
+            name_folded {folded},
+            PRIMARY KEY (account_id, id)
+        )""",
+        f"""CREATE TABLE messaging_profiles (
+            account_id {big} NOT NULL REFERENCES accounts(id),
+            id TEXT NOT NULL,
+            name TEXT,
+            PRIMARY KEY (account_id, id)
+        )""",
+        f"""CREATE TABLE phone_numbers (
+            id {"INTEGER PRIMARY KEY" if engine == 0 else "BIGINT PRIMARY KEY"},
+            account_id {big} NOT NULL REFERENCES accounts(id),
+            {columns},
+            FOREIGN KEY (account_id, connection_id) REFERENCES connections(account_id, id),
+            FOREIGN KEY (account_id, messaging_profile_id)
+                REFERENCES messaging_profiles(account_id, id)
+        )""",
+        f"""CREATE TABLE phone_number_tags (
+            account_id {big} NOT NULL,
+            tag TEXT NOT NULL,
+            phone_number_id {big} NOT NULL REFERENCES phone_numbers(id) ON DELETE CASCADE,
+            PRIMARY KEY (account_id, tag, phone_number_id)
+        ){" WITHOUT ROWID" if engine == 0 else ""}""",
+        "CREATE INDEX phone_number_tags_number ON phone_number_tags(phone_number_id)",
+        "CREATE INDEX phone_numbers_created ON phone_numbers(account_id, created_at DESC, id DESC)",
+        "CREATE INDEX phone_numbers_purchased ON phone_numbers(account_id, purchased_at, id)",
+        "CREATE INDEX phone_numbers_number ON phone_numbers(account_id, phone_number)",
+        "CREATE INDEX phone_numbers_payment ON phone_numbers(account_id, usage_payment_method, id)",
+        "CREATE INDEX phone_numbers_status ON phone_numbers(account_id, status)",
+        "CREATE INDEX phone_numbers_connection ON phone_numbers(account_id, connection_id)",
+        "CREATE INDEX phone_numbers_reference ON phone_numbers(account_id, customer_reference)",
+        "CREATE INDEX phone_numbers_messaging ON phone_numbers(account_id, messaging_profile_id)",
+        "CREATE INDEX connections_name ON connections(account_id, name_folded)",
+    ]
+
+
+# The digits of every number in an index made for substrings.
+_SQLITE_DIGITS_INDEX = [
+    "CREATE VIRTUAL TABLE phone_number_digits USING fts5("
+    "phone_number, tokenize='trigram', content='phone_numbers', content_rowid='id')",
+    "CREATE TRIGGER phone_number_digits_insert AFTER INSERT ON phone_numbers BEGIN "
+    "INSERT INTO phone_number_digits (rowid, phone_number) VALUES (new.id, new.phone_number); END",
+    "CREATE TRIGGER phone_number_digits_delete AFTER DELETE ON phone_numbers BEGIN "
+    "INSERT INTO phone_number_digits (phone_number_digits, rowid, phone_number) "
+    "VALUES ('delete', old.id, old.phone_number); END",
+    "CREATE TRIGGER phone_number_digits_update AFTER UPDATE OF id, phone_number ON phone_numbers "
+    "BEGIN INSERT INTO phone_number_digits (phone_number_digits, rowid, phone_number) "
+    "VALUES ('delete', old.id, old.phone_number); "
+    "INSERT INTO phone_number_digits (rowid, phone_number) VALUES (new.id, new.phone_number); END",
+    "INSERT INTO phone_number_digits (phone_number_digits) VALUES ('rebuild')",
+]
+_POSTGRESQL_DIGITS_INDEX = [
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX phone_numbers_digits ON phone_numbers USING gin (phone_number gin_trgm_ops)",
+]
+
+MIGRATIONS: dict[str, list[list[str]]] = {
+    "sqlite": [_base_schema(0), _SQLITE_DIGITS_INDEX],
+    "postgresql": [_base_schema(1), _POSTGRESQL_DIGITS_INDEX],
+}
+
+
+def migrate(connection: Connection) -> None:
     """Apply every migration the database has not seen yet, inside the caller's transaction."""
+    if connection.dialect.name == "postgresql":
+        # Several servers may start at once against one database: one migrates, the rest wait.
+        connection.execute("SELECT pg_advisory_xact_lock(72627)")
     connection.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
+        "(version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
     )
     applied = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
-    for version, script in enumerate(MIGRATIONS, start=1):
+    for version, statements in enumerate(MIGRATIONS[connection.dialect.name], start=1):
         if version in applied:
             continue
-        for statement in script.split(";"):
-            if statement.strip():
-                connection.execute(statement)
+        for statement in statements:
+            connection.execute(statement)
         connection.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
             (version, int(time.time() * 1000)),

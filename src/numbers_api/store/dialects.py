@@ -1,0 +1,61 @@
+"""What differs between the two engines, in one place: SQL fragments and error classes.
+
+Statements everywhere else are written once, with `?` placeholders, in the SQL both engines share;
+the PostgreSQL connection turns `?` into psycopg's `%s`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import psycopg
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    name: str
+    begin_write: str
+    begin_read: str
+    # `{column}` contains the bound text.
+    contains: str
+    # `{column}` ends with the bound text; bound as (length, text).
+    ends_with: str
+    # Rows of a phone number's tags (a JSON array in `{tags}`), as a table with a `value` column.
+    tag_elements: str
+    # The E.164 digits of a number contain the bound digits, through an index made for substrings.
+    digits_contain: str
+    integrity_errors: tuple[type[Exception], ...]
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    # IMMEDIATE takes the write lock at once, so two writers never deadlock upgrading a read lock.
+    begin_write="BEGIN IMMEDIATE",
+    begin_read="BEGIN",
+    contains="instr({column}, ?) > 0",
+    ends_with="substr({column}, -?) = ?",
+    tag_elements="json_each({tags}) AS j",
+    # FTS5's trigram tokenizer finds any substring of three or more characters by index.
+    digits_contain=(
+        "p.id IN (SELECT rowid FROM phone_number_digits WHERE phone_number_digits MATCH ?)"
+    ),
+    integrity_errors=(sqlite3.IntegrityError,),
+)
+
+POSTGRESQL = Dialect(
+    name="postgresql",
+    begin_write="BEGIN",
+    begin_read="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    contains="strpos({column}, ?) > 0",
+    ends_with="right({column}, ?) = ?",
+    tag_elements="jsonb_array_elements_text({tags}::jsonb) AS j(value)",
+    # pg_trgm's GIN index serves LIKE '%digits%'.
+    digits_contain="p.phone_number LIKE ?",
+    integrity_errors=(psycopg.errors.IntegrityError,),
+)
+
+
+def digits_pattern(dialect: Dialect, digits: str) -> str:
+    """The bound value for `digits_contain`: digits need no escaping in either syntax."""
+    return f'"{digits}"' if dialect is SQLITE else f"%{digits}%"
