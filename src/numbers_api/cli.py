@@ -216,6 +216,10 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
         host=host,
         port=port,
         workers=workers,
+        # httptools writes each response at once: with h11 a response of a few kilobytes waited
+        # ~40 ms for the client's delayed ACK (measured: 23 requests/s on one connection).
+        http="httptools",
+        loop="uvloop",
         log_config=None,
         access_log=False,
     )

@@ -9,6 +9,7 @@ from numbers_api.store.database import DEFAULT_DATABASE_URL
 
 DATABASE_URL_VARIABLE = "NUMBERS_API_DATABASE_URL"
 FAULTS_VARIABLE = "NUMBERS_API_FAULTS"
+CEILING_VARIABLE = "NUMBERS_API_BENCH_CEILING"
 # Components that NUMBERS_API_FAULTS can make fail, so that clients can test their handling.
 KNOWN_FAULTS = frozenset({"messaging_profiles"})
 
@@ -21,6 +22,7 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str
     faults: frozenset[str]
+    bench_ceiling: bool = False  # serve /bench/ceiling, for the benchmark only
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> Settings:
@@ -38,4 +40,5 @@ class Settings:
             or os.environ.get(DATABASE_URL_VARIABLE)
             or DEFAULT_DATABASE_URL,
             faults=faults,
+            bench_ceiling=os.environ.get(CEILING_VARIABLE) == "1",
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
@@ -16,6 +17,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from numbers_api.cache import LruCache
+from numbers_api.http.ceiling import ceiling
 from numbers_api.http.errors import (
     authentication_failed,
     method_not_allowed,
@@ -25,15 +28,18 @@ from numbers_api.http.errors import (
 from numbers_api.http.phone_numbers import list_endpoint
 from numbers_api.serialisation import encode
 from numbers_api.settings import Settings
-from numbers_api.store.accounts import authenticate
+from numbers_api.store.accounts import Caller, authenticate
 from numbers_api.store.database import Connection, Database
 from numbers_api.store.messaging_profiles import MessagingProfileDirectory
 
 log = logging.getLogger("numbers_api.http")
 # Authenticated routes take every method, so that a wrong one is a 405 only after authentication.
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
-# A handler gets the connection (inside a read transaction), the caller's account and the request.
-Handler = Callable[[Connection, int, Request], Response]
+# A handler gets the connection (inside a read transaction), the caller and the request.
+Handler = Callable[[Connection, Caller, Request], Response]
+PAGE_CACHE_BYTES = 64 * 1024 * 1024  # per worker process
+THREADS_PER_WORKER = 8
+COUNT_CACHE_ENTRIES = 100_000
 
 
 def load_openapi_document() -> dict[str, Any]:
@@ -47,6 +53,10 @@ class Api:
         self.database = Database(settings.database_url)
         self.profiles = MessagingProfileDirectory(failing="messaging_profiles" in settings.faults)
         self.openapi = encode(load_openapi_document())
+        # Whole list responses by (account, data version, query string): dashboards and sync
+        # jobs ask the same pages over and over, and any write to the account moves it on.
+        self.pages: LruCache[bytes] = LruCache(PAGE_CACHE_BYTES, size=len)
+        self.counts: LruCache[int] = LruCache(COUNT_CACHE_ENTRIES)
 
     def endpoint(self, **handlers: Handler) -> Callable[[Request], Any]:
         """An authenticated endpoint: 401 before anything else, then 405 or the method's handler."""
@@ -59,21 +69,28 @@ class Api:
     def _respond(self, request: Request, handlers: dict[str, Handler]) -> Response:
         with self.database.snapshot() as connection:  # one snapshot for every read of a request
             scheme, _, key = request.headers.get("authorization", "").partition(" ")
-            account = authenticate(connection, key.strip()) if scheme.lower() == "bearer" else None
-            if account is None:
+            caller = authenticate(connection, key.strip()) if scheme.lower() == "bearer" else None
+            if caller is None:
                 return authentication_failed()
             handler = handlers.get(request.method)
             if handler is None:
                 if not handlers:
                     return not_found(request.url.path)
                 return method_not_allowed(request.method, list(handlers))
-            return handler(connection, account, request)
+            return handler(connection, caller, request)
 
     def list_phone_numbers(
-        self, connection: Connection, account: int, request: Request
+        self, connection: Connection, caller: Caller, request: Request
     ) -> Response:
         query_string = request.scope["query_string"].decode("latin-1")
-        return list_endpoint(connection, account, query_string, self.profiles)
+        key = (caller.account_id, caller.data_version, query_string)
+        page = self.pages.get(key)
+        if page is not None:
+            return Response(page, media_type="application/json")
+        response = list_endpoint(connection, caller, query_string, self.profiles, self.counts)
+        if response.status_code == 200 and not self.profiles.failing:
+            self.pages.put(key, bytes(response.body))
+        return response
 
     async def openapi_document(self, request: Request) -> Response:
         return Response(self.openapi, media_type="application/json")
@@ -120,6 +137,14 @@ class RequestLog:
             log.info("%s %s %d %.1fms", scope["method"], target, status, elapsed)
 
 
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    # Each thread holds its own database connection and page cache; with 2 cores, more threads
+    # than this only add memory and lock contention.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS_PER_WORKER
+    yield
+
+
 def create_app(settings: Settings) -> Starlette:
     api = Api(settings)
     routes = [
@@ -129,7 +154,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v2/{rest:path}", api.endpoint(), methods=EVERY_METHOD),
         Route("/{rest:path}", unknown_path, methods=EVERY_METHOD),
     ]
-    app = Starlette(routes=routes, exception_handlers={Exception: internal_error})
+    if settings.bench_ceiling:
+        routes.insert(0, Route("/bench/ceiling", ceiling, methods=["GET"]))
+    app = Starlette(
+        routes=routes, exception_handlers={Exception: internal_error}, lifespan=_lifespan
+    )
     app.add_middleware(RequestLog)
     return app
 

@@ -6,10 +6,12 @@ from typing import Any
 
 from starlette.responses import Response
 
+from numbers_api.cache import LruCache
 from numbers_api.http.errors import bad_request, error_object, error_response
 from numbers_api.query.errors import InvalidQuery
 from numbers_api.query.list_query import parse_list_query
 from numbers_api.serialisation import encode, pagination_meta, phone_number_detailed
+from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection
 from numbers_api.store.messaging_profiles import (
     MessagingProfileDirectory,
@@ -22,22 +24,23 @@ PROFILE_ERROR_TITLE = "Messaging profile information unavailable"
 
 def list_endpoint(
     connection: Connection,
-    account_id: int,
+    caller: Caller,
     query_string: str,
     profiles: MessagingProfileDirectory,
+    counts: LruCache[int],
 ) -> Response:
     try:
         query = parse_list_query(query_string)
     except InvalidQuery as invalid:
         return bad_request(invalid.errors)
-    result = list_phone_numbers(connection, account_id, query)
+    result = list_phone_numbers(connection, caller, query, counts)
     errors: list[dict[str, Any]] = []
     names: dict[str, str | None] | None = {}
     if result.numbers:
         try:
             names = profiles.names(
                 connection,
-                account_id,
+                caller.account_id,
                 {n.messaging_profile_id for n in result.numbers if n.messaging_profile_id},
             )
         except MessagingProfilesUnavailable as failure:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from dataclasses import dataclass
 
 from numbers_api.store.database import Connection, Database
 
@@ -72,12 +73,29 @@ def revoke_key(database: Database, key: str) -> None:
         raise AccountError("no active key matches; it is unknown or already revoked")
 
 
-def authenticate(connection: Connection, key: str) -> int | None:
+@dataclass(frozen=True, slots=True)
+class Caller:
+    account_id: int
+    # Changes with every write to the account's numbers: what was read at one version can be
+    # served again for as long as the version stays the same.
+    data_version: int
+
+
+def authenticate(connection: Connection, key: str) -> Caller | None:
     """The account a live key belongs to, or None."""
     row = connection.execute(
-        "SELECT account_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (_hash(key),)
+        "SELECT a.id, a.data_version FROM api_keys k JOIN accounts a ON a.id = k.account_id "
+        "WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+        (_hash(key),),
     ).fetchone()
-    return None if row is None else int(row[0])
+    return None if row is None else Caller(int(row[0]), int(row[1]))
+
+
+def bump_data_version(connection: Connection, account: int) -> None:
+    """Called by every write to an account's numbers, in the writing transaction."""
+    connection.execute(
+        "UPDATE accounts SET data_version = data_version + 1 WHERE id = ?", (account,)
+    )
 
 
 def reset_account(database: Database, name: str) -> bool:
@@ -89,4 +107,5 @@ def reset_account(database: Database, name: str) -> bool:
             return False
         for table in ("phone_number_tags", "phone_numbers", "connections", "messaging_profiles"):
             connection.execute(f"DELETE FROM {table} WHERE account_id = ?", (account,))
+        bump_data_version(connection, account)
         return True

@@ -115,8 +115,8 @@ class Database:
             "journal_mode=WAL",
             "synchronous=NORMAL",
             "foreign_keys=ON",
-            "cache_size=-65536",  # 64 MiB of page cache per connection
-            "mmap_size=1073741824",
+            "cache_size=-16384",  # 16 MiB of page cache per connection (one per thread)
+            "mmap_size=268435456",  # reads through the OS page cache, shared by all processes
         ):
             raw.execute(f"PRAGMA {pragma}")
         return raw

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from numbers_api.domain import BOOLEAN_FIELDS, TIMESTAMP_FIELDS
+from numbers_api.store.accounts import bump_data_version
 from numbers_api.store.database import Connection
 
 # The order of `Row`'s values: the store's staging table has one column for each.
@@ -132,4 +133,5 @@ class Staging:
             (self.account_id,),
         )
         connection.execute("DROP TABLE import_staging")
+        bump_data_version(connection, self.account_id)
         return int(inserted)

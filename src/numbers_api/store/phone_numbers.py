@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from numbers_api.cache import LruCache
 from numbers_api.domain import PhoneNumber
 from numbers_api.query.conditions import (
     Condition,
@@ -22,6 +23,7 @@ from numbers_api.query.conditions import (
     TextMatches,
 )
 from numbers_api.query.list_query import ListQuery
+from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection
 from numbers_api.store.dialects import Dialect, digits_pattern
 
@@ -68,9 +70,19 @@ class ListResult:
     numbers: list[PhoneNumber]
 
 
-def list_phone_numbers(connection: Connection, account_id: int, query: ListQuery) -> ListResult:
-    where, parameters = _where(connection.dialect, account_id, query.conditions)
-    total = connection.execute(f"SELECT count(*) {FROM} WHERE {where}", parameters).fetchone()[0]
+def list_phone_numbers(
+    connection: Connection, caller: Caller, query: ListQuery, counts: LruCache[int]
+) -> ListResult:
+    """A page and the exact total. `counts` keeps totals by (account, data version, conditions):
+    a count is what dominates a list's time over a large match set, and dashboards ask the same
+    filters page after page; the data version moves on with every write."""
+    where, parameters = _where(connection.dialect, caller.account_id, query.conditions)
+    count_key = (caller.account_id, caller.data_version, where, tuple(parameters))
+    total = counts.get(count_key)
+    if total is None:
+        sql = f"SELECT count(*) {FROM} WHERE {where}"
+        total = int(connection.execute(sql, parameters).fetchone()[0])
+        counts.put(count_key, total)
     if query.page.offset >= total:
         return ListResult(total, [])
     rows = connection.execute(

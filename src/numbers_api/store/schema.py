@@ -113,9 +113,11 @@ _POSTGRESQL_DIGITS_INDEX = [
     "CREATE INDEX phone_numbers_digits ON phone_numbers USING gin (phone_number gin_trgm_ops)",
 ]
 
+_DATA_VERSION = ["ALTER TABLE accounts ADD COLUMN data_version BIGINT NOT NULL DEFAULT 0"]
+
 MIGRATIONS: dict[str, list[list[str]]] = {
-    "sqlite": [_base_schema(0), _SQLITE_DIGITS_INDEX],
-    "postgresql": [_base_schema(1), _POSTGRESQL_DIGITS_INDEX],
+    "sqlite": [_base_schema(0), _SQLITE_DIGITS_INDEX, _DATA_VERSION],
+    "postgresql": [_base_schema(1), _POSTGRESQL_DIGITS_INDEX, _DATA_VERSION],
 }
 
 

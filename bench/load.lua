@@ -1,0 +1,43 @@
+-- wrk script: each connection walks its own slice of the request paths in PATHS_FILE, in order,
+-- and the summary is printed as one JSON line (requests, seconds, non-2xx, latency percentiles).
+local paths = {}
+for line in io.lines(os.getenv("PATHS_FILE")) do
+  paths[#paths + 1] = line
+end
+local key = os.getenv("API_KEY")
+local threads = {}
+
+function setup(thread)
+  thread:set("offset", #threads * 7919)
+  threads[#threads + 1] = thread
+end
+
+function init(args)
+  position = offset
+  failures = 0
+  headers = key and {["Authorization"] = "Bearer " .. key} or {}
+end
+
+function request()
+  position = position % #paths + 1
+  return wrk.format("GET", paths[position], headers)
+end
+
+function response(status, headers, body)
+  if status >= 300 then
+    failures = failures + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local failed = 0
+  for _, thread in ipairs(threads) do
+    failed = failed + thread:get("failures")
+  end
+  io.write(string.format(
+    '{"requests": %d, "seconds": %.3f, "failed": %d, "socket_errors": %d, ' ..
+    '"p50_ms": %.3f, "p99_ms": %.3f}\n',
+    summary.requests, summary.duration / 1e6, failed,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end

@@ -1,0 +1,302 @@
+"""The benchmark: a database of N numbers built through the real import, the real server, and
+wrk driving it from a second process.
+
+    .venv/bin/python -m bench.run --numbers 1000000                      # SQLite
+    .venv/bin/python -m bench.run --numbers 1000000 --database-url postgresql://127.0.0.1/test
+
+It reports, for the ceiling (the same server stack answering a fixed page of 20 numbers without
+touching the database), the repeated mix and the fresh mix, at concurrency 1 and 32: requests per
+second and p50/p99 latency, each also as a ratio to the ceiling; then every request kind alone at
+concurrency 1; the import's time and peak memory; and the server's peak memory. Results are also
+written as JSON to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+import psycopg
+
+from bench.requests import KINDS, PATH, fresh_queries, repeated_queries
+from numbers_api.demo import demo_records
+
+HERE = Path(__file__).resolve().parent
+OTHER_ACCOUNTS = 2  # accounts around the measured one, each a tenth of its size
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cli(database_url: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "numbers_api", "--database-url", database_url, *args]
+
+
+def data_files(workdir: Path, numbers: int) -> list[tuple[str, Path]]:
+    """(account, file) for the measured account and its neighbours, generated once per size."""
+    files = [("bench", workdir / f"bench-{numbers}.jsonl")]
+    files += [(f"other{i}", workdir / f"other{i}-{numbers}.jsonl") for i in range(OTHER_ACCOUNTS)]
+    if all(path.exists() for _, path in files):
+        return files
+    log(f"generating {numbers:,} demo numbers (+{OTHER_ACCOUNTS} accounts of {numbers // 10:,})")
+    taken: set[str] = set()
+    for index, (_, path) in enumerate(files):
+        count = numbers if index == 0 else numbers // 10
+        with path.open("wb") as out:
+            for record in demo_records(count, seed=index + 1, taken=taken):
+                out.write(orjson.dumps(record) + b"\n")
+    return files
+
+
+def fresh_database(url: str | None, workdir: Path, numbers: int) -> str:
+    if url is None:
+        path = workdir / f"bench-{numbers}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    schema = f"bench_{numbers}"
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        connection.execute(f"CREATE SCHEMA {schema}")
+    options = quote(f"-csearch_path={schema},public", safe="")
+    return f"{url}{'&' if '?' in url else '?'}options={options}"
+
+
+def build(database_url: str, files: list[tuple[str, Path]]) -> tuple[str, dict[str, Any]]:
+    """Accounts and their numbers, loaded with `numbers-api import`; the measured account's key."""
+    key = ""
+    measured: dict[str, Any] = {}
+    for account, path in files:
+        created = subprocess.run(
+            cli(database_url, "accounts", "create", account),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.measure",
+                *cli(database_url, "import", str(path), "--account", account),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        figures = json.loads(result.stderr.strip().splitlines()[-1])
+        if account == "bench":
+            key = created.stdout.strip().splitlines()[-1]
+            measured = figures
+        log(f"imported {path.name}: {figures['seconds']:.1f} s, peak {figures['peak_mb']:.0f} MB")
+    return key, measured
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wrk(
+    base: str, key: str, paths: list[str], *, connections: int, seconds: int, workdir: Path
+) -> dict[str, Any]:
+    paths_file = workdir / "paths.txt"
+    paths_file.write_text("".join(f"{path}\n" for path in paths))
+    threads = min(connections, 2)
+    result = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(HERE / "load.lua"),
+            base,
+        ],
+        env={**os.environ, "PATHS_FILE": str(paths_file), "API_KEY": key},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    summary: dict[str, Any] = json.loads(
+        [line for line in result.stdout.splitlines() if line.startswith("{")][-1]
+    )
+    summary["rps"] = summary["requests"] / summary["seconds"]
+    return summary
+
+
+def server_peak_mb(pid: int) -> float:
+    """The peak resident memory of the server and its worker processes, added up."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    total_kb = 0
+    for each in pids:
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+def ratio_row(name: str, figures: dict[str, Any], ceiling: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {figures['rps']:,.0f} | {figures['rps'] / ceiling['rps']:.0%} "
+        f"| {figures['p50_ms']:.2f} | {figures['p99_ms']:.2f} "
+        f"| {figures['p99_ms'] / ceiling['p99_ms']:.1f}x | {figures['failed']} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--numbers", type=int, default=100_000, help="numbers in the account")
+    parser.add_argument("--database-url", help="a PostgreSQL URL (default: a SQLite file)")
+    parser.add_argument("--seconds", type=int, default=8, help="seconds of each mixed run")
+    parser.add_argument("--kind-seconds", type=int, default=3, help="seconds of each kind's run")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/numbers-api-bench"))
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench: needs wrk (Debian: apt-get install wrk)")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    engine = "postgresql" if args.database_url else "sqlite"
+
+    files = data_files(args.workdir, args.numbers)
+    database_url = fresh_database(args.database_url, args.workdir, args.numbers)
+    key, imported = build(database_url, files)
+
+    workers = os.cpu_count() or 1
+    port = free_port()
+    server = subprocess.Popen(
+        cli(database_url, "serve", "--port", str(port), "--workers", str(workers)),
+        env={**os.environ, "NUMBERS_API_BENCH_CEILING": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        rng = random.Random(11)
+        repeated = [f"{PATH}?{q}" for qs in repeated_queries(args.numbers).values() for q in qs]
+        rng.shuffle(repeated)
+        fresh_by_kind = {
+            kind.name: [f"{PATH}?{q}" for q in fresh_queries(kind, args.numbers, 4000, seed=i)]
+            for i, kind in enumerate(KINDS)
+        }
+        fresh = [path for paths in fresh_by_kind.values() for path in paths]
+        rng.shuffle(fresh)
+
+        results: dict[str, Any] = {
+            "engine": engine,
+            "numbers": args.numbers,
+            "workers": workers,
+            "import": imported,
+            "machine": platform.platform(),
+            "cores": os.cpu_count(),
+        }
+        load = partial(wrk, base, key, workdir=args.workdir)
+        load(["/bench/ceiling"], connections=32, seconds=2)  # warm-up
+        load(repeated, connections=32, seconds=2)
+        mixes: dict[str, Any] = {}
+        for c in (1, 32):
+            mixes[f"ceiling c{c}"] = load(["/bench/ceiling"], connections=c, seconds=args.seconds)
+            mixes[f"repeated c{c}"] = load(repeated, connections=c, seconds=args.seconds)
+            offset = 0 if c == 1 else len(fresh) // 2  # never the same request twice
+            mixes[f"fresh c{c}"] = load(fresh[offset:], connections=c, seconds=args.seconds)
+            log(
+                f"c{c}: "
+                + ", ".join(
+                    f"{name} {figures['rps']:,.0f}/s"
+                    for name, figures in mixes.items()
+                    if name.endswith(f" c{c}")
+                )
+            )
+        kinds: dict[str, Any] = {}
+        queries = repeated_queries(args.numbers)
+        for kind in KINDS:
+            kinds[kind.name] = {
+                "repeated": load(
+                    [f"{PATH}?{q}" for q in queries[kind.name]],
+                    connections=1,
+                    seconds=args.kind_seconds,
+                ),
+                "fresh": load(
+                    fresh_by_kind[kind.name][::-1], connections=1, seconds=args.kind_seconds
+                ),
+            }
+            log(
+                f"{kind.name}: p99 {kinds[kind.name]['repeated']['p99_ms']:.1f} / "
+                f"{kinds[kind.name]['fresh']['p99_ms']:.1f} ms"
+            )
+        results["mixes"] = mixes
+        results["kinds"] = kinds
+        results["server_peak_mb"] = server_peak_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+
+    out = HERE / "results" / f"{engine}-{args.numbers}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(report(results))
+    log(f"written to {out}")
+
+
+def report(results: dict[str, Any]) -> str:
+    mixes, kinds = results["mixes"], results["kinds"]
+    lines = [
+        f"### {results['engine']}, {results['numbers']:,} numbers ({results['workers']} workers)",
+        "",
+        f"Import: {results['import']['seconds']:.1f} s, peak {results['import']['peak_mb']:.0f} MB."
+        f" Server peak memory (all processes): {results['server_peak_mb']:.0f} MB.",
+        "",
+        "| run | req/s | of ceiling | p50 ms | p99 ms | p99 / ceiling p99 | non-2xx |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, figures in mixes.items():
+        lines.append(ratio_row(name, figures, mixes[f"ceiling {name.split()[-1]}"]))
+    lines += [
+        "",
+        "Each kind alone at concurrency 1 (repeated / fresh):",
+        "",
+        "| kind | req/s | p50 ms | p99 ms | p99 / ceiling p99 |",
+        "|---|---|---|---|---|",
+    ]
+    ceiling = mixes["ceiling c1"]
+    for name, both in kinds.items():
+        r, f = both["repeated"], both["fresh"]
+        lines.append(
+            f"| {name} | {r['rps']:,.0f} / {f['rps']:,.0f} | {r['p50_ms']:.2f} / {f['p50_ms']:.2f}"
+            f" | {r['p99_ms']:.2f} / {f['p99_ms']:.2f}"
+            f" | {r['p99_ms'] / ceiling['p99_ms']:.1f}x / {f['p99_ms'] / ceiling['p99_ms']:.1f}x |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
