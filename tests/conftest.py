@@ -19,10 +19,15 @@ from numbers_api.http.app import create_app
 from numbers_api.settings import Settings
 from numbers_api.store.database import Database
 from tests.support.contract import validate_response
-from tests.support.databases import fresh_database_url
+from tests.support.databases import ON_POSTGRESQL, POSTGRESQL_URL, fresh_database_url
 from tests.support.factories import Inventory
 
 CONTRACT_PATHS = {"/v2/phone_numbers": "/phone_numbers"}
+
+
+def pytest_report_header() -> str:
+    engine = f"PostgreSQL ({POSTGRESQL_URL})" if ON_POSTGRESQL else "SQLite"
+    return f"numbers-api store: {engine}"
 
 
 @pytest.fixture
