@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import pty
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from numbers_api.importing.readers import UnreadableRecord
 from numbers_api.importing.run import ImportReport, import_file, import_records
 from numbers_api.store.database import Database
 from tests.conftest import ApiClient
@@ -1009,3 +1011,27 @@ def test_non_geographic_number_says_the_country_cannot_be_derived(owner: Owner) 
     [(_, field_name, reason)] = outcome.problems
     assert field_name == "country_iso_alpha2"
     assert "non-geographic" in reason
+
+
+def test_problems_found_by_the_checking_processes_keep_their_lines(owner: Owner) -> None:
+    lines: list[Line] = [{"phone_number": number(n)} for n in range(6000)]
+    lines[4320] = {"phone_number": number(4320), "status": "gone"}
+    lines[5998] = "{not json"
+    outcome = owner.load(*lines)
+    assert outcome.reported == [(4321, "status"), (5999, "record")]
+    assert owner.total() == 0
+
+
+def test_new_ids_follow_the_file_order_across_batches(owner: Owner) -> None:
+    owner.load(*({"phone_number": number(n)} for n in range(4500))).assert_imported(4500)
+    ids = []
+    for page in (8, 9):  # the first batch is checked in the importing process, the next in others
+        query = f"sort=phone_number&page[size]=250&page[number]={page}"
+        ids += [int(item["id"]) for item in owner.api.get(LIST, owner.key, query).json()["data"]]
+    assert len(ids) == 500
+    assert ids == sorted(ids)
+
+
+def test_an_unreadable_record_keeps_its_field_between_processes() -> None:
+    copy = pickle.loads(pickle.dumps(UnreadableRecord("unknown column", field="colour")))
+    assert (str(copy), copy.field) == ("unknown column", "colour")

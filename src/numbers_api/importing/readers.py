@@ -20,6 +20,9 @@ class UnreadableRecord(Exception):
         super().__init__(reason)
         self.field = field
 
+    def __reduce__(self) -> tuple[type[UnreadableRecord], tuple[str, str]]:
+        return UnreadableRecord, (str(self), self.field)  # crosses to the checking processes
+
 
 BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -109,9 +109,8 @@ def parse_timestamp(value: str) -> int:
 class RecordChecker:
     """Checks records and fills in defaults; `now_ms` stamps every record of one import alike."""
 
-    def __init__(self, now_ms: int | None = None, new_id: Callable[[], int] | None = None) -> None:
-        self.now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-        self.new_id = new_id or IdGenerator()
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
 
     def check(self, record: Mapping[str, Any]) -> Row | list[FieldError]:
         """The row to store, or every problem with the record."""
@@ -142,6 +141,7 @@ class RecordChecker:
     ) -> None:
         number = record.get("phone_number")
         parsed = None
+        region: str | None = None
         if number is None:
             errors.append(FieldError("phone_number", "missing; it is the one required field"))
         elif not isinstance(number, str) or not number.startswith("+"):
@@ -153,17 +153,20 @@ class RecordChecker:
                 parsed = phonenumbers.parse(number, None)
             except phonenumbers.NumberParseException:
                 parsed = None
+            # is_valid_number() is this pair; the region is needed again below, so find it once.
+            region = None if parsed is None else phonenumbers.region_code_for_number(parsed)
             if (
                 parsed is None
                 or phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number
-                or not phonenumbers.is_valid_number(parsed)
+                or region is None
+                or not phonenumbers.is_valid_number_for_region(parsed, region)
             ):
                 errors.append(FieldError("phone_number", f"not a valid +E.164 number: {number!r}"))
                 parsed = None
         values["phone_number"] = number
         country = record.get("country_iso_alpha2")
         if country is None and parsed is not None:
-            country = phonenumbers.region_code_for_number(parsed)
+            country = region
             if not _COUNTRY.fullmatch(country or ""):  # "001": a non-geographic number
                 errors.append(
                     FieldError(
@@ -190,7 +193,7 @@ class RecordChecker:
     ) -> None:
         given = record.get("id")
         if given is None:
-            values["id"] = self.new_id()
+            values["id"] = None  # given a new id by the import, in file order
         elif isinstance(given, str) and _ID.fullmatch(given) and int(given) <= MAX_ID:
             values["id"] = int(given)
         else:

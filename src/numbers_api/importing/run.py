@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from numbers_api.importing.readers import Record, UnreadableRecord, read_records
-from numbers_api.importing.records import IdGenerator, RecordChecker
+from numbers_api.importing.records import FieldError, IdGenerator, RecordChecker
 from numbers_api.store.accounts import account_id
 from numbers_api.store.database import Database
 from numbers_api.store.importer import Row, Staging
@@ -29,6 +33,55 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return self.problems == 0
+
+
+Checked = Row | list[FieldError] | UnreadableRecord
+CHECK_BATCH = 2000
+
+
+def checked(records: Iterable[tuple[int, Record]]) -> Iterator[tuple[int, Checked]]:
+    """Every record checked (a row, or its problems), in order. Checking a number is most of an
+    import's work, so past the first batch it is spread over one process per core."""
+    now_ms = int(time.time() * 1000)
+    batches = _batches(records)
+    first = next(batches, [])
+    yield from _check_batch(now_ms, first)
+    workers = os.cpu_count() or 1
+    if len(first) < CHECK_BATCH or workers == 1:
+        for batch in batches:
+            yield from _check_batch(now_ms, batch)
+        return
+    context = multiprocessing.get_context("forkserver")  # no fork of a threaded parent
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pending: deque[Future[list[tuple[int, Checked]]]] = deque()
+        for batch in batches:
+            pending.append(pool.submit(_check_batch, now_ms, batch))
+            if len(pending) >= 2 * workers:  # bounded: memory stays flat on any file size
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+def _batches(records: Iterable[tuple[int, Record]]) -> Iterator[list[tuple[int, Record]]]:
+    batch: list[tuple[int, Record]] = []
+    for item in records:
+        batch.append(item)
+        if len(batch) == CHECK_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+_checkers: dict[int, RecordChecker] = {}
+
+
+def _check_batch(now_ms: int, batch: list[tuple[int, Record]]) -> list[tuple[int, Checked]]:
+    checker = _checkers.setdefault(now_ms, RecordChecker(now_ms))
+    return [
+        (line, record if isinstance(record, UnreadableRecord) else checker.check(record))
+        for line, record in batch
+    ]
 
 
 class _Rejected(Exception):
@@ -57,22 +110,20 @@ def import_records(
         on_problem(line, field_name, reason)
 
     try:
-        with database.transaction() as connection:
+        with database.bulk_load(), database.transaction() as connection:
             staging = Staging(connection, account_id(connection, account_name))
-            checker = RecordChecker(
-                new_id=IdGenerator(after=staging.largest_id(below=IdGenerator.CEILING))
-            )
+            new_id = IdGenerator(after=staging.largest_id(below=IdGenerator.CEILING))
             batch: list[tuple[int, Row]] = []
-            for read, (line, record) in enumerate(records, start=1):
-                if isinstance(record, UnreadableRecord):
-                    problem(line, record.field, str(record))
+            for read, (line, result) in enumerate(checked(records), start=1):
+                if isinstance(result, UnreadableRecord):
+                    problem(line, result.field, str(result))
+                elif isinstance(result, list):
+                    for error in result:
+                        problem(line, error.field, error.reason)
                 else:
-                    checked = checker.check(record)
-                    if isinstance(checked, list):
-                        for error in checked:
-                            problem(line, error.field, error.reason)
-                    else:
-                        batch.append((line, checked))
+                    batch.append(
+                        (line, result if result[0] is not None else (new_id(), *result[1:]))
+                    )
                 if len(batch) >= BATCH:
                     staging.add(batch)
                     batch.clear()
