@@ -191,7 +191,7 @@ def demo_command(database: Database, count: int, seed: int) -> int:
     print(f"account 'demo' has {report.imported:,} numbers ({report.seconds:.1f} s).")
     print("Serve them:  numbers-api serve")
     print(
-        'Then:        curl -H "Authorization: Bearer $KEY" '
+        'Then:        curl -g -H "Authorization: Bearer $KEY" '
         "'http://127.0.0.1:8000/v2/phone_numbers?page[size]=2'"
     )
     print("The API key of account 'demo':")
