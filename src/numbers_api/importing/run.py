@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
@@ -73,11 +74,14 @@ def _batches(records: Iterable[tuple[int, Record]]) -> Iterator[list[tuple[int, 
         yield batch
 
 
-_checkers: dict[int, RecordChecker] = {}
+@lru_cache(maxsize=1)
+def _checker(now_ms: int) -> RecordChecker:
+    """One checker per import in each process (an import stamps all its records alike)."""
+    return RecordChecker(now_ms)
 
 
 def _check_batch(now_ms: int, batch: list[tuple[int, Record]]) -> list[tuple[int, Checked]]:
-    checker = _checkers.setdefault(now_ms, RecordChecker(now_ms))
+    checker = _checker(now_ms)
     return [
         (line, record if isinstance(record, UnreadableRecord) else checker.check(record))
         for line, record in batch
