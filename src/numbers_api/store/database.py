@@ -3,7 +3,6 @@ use, with one connection per thread and explicit transactions."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -16,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 
 from numbers_api.store.dialects import POSTGRESQL, SQLITE, Dialect
+from numbers_api.store.schema import migrate
 
 DEFAULT_DATABASE_URL = "sqlite:///numbers.db"
 PAGE_CACHE_KIB = 16 * 1024
@@ -41,7 +41,7 @@ def sqlite_path(url: str) -> str:
 @lru_cache(maxsize=512)
 def _psycopg_sql(sql: str) -> str:
     """`?` placeholders as psycopg's `%s` (no statement here contains a literal `%` or `?`)."""
-    return re.sub(r"\?", "%s", sql)
+    return sql.replace("?", "%s")
 
 
 class Connection:
@@ -95,8 +95,6 @@ class Database:
             )
         self.url = url
         self._local = threading.local()
-        from numbers_api.store.schema import migrate  # noqa: PLC0415 - schema imports Connection
-
         with self.transaction() as connection:
             migrate(connection)
 

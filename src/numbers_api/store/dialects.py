@@ -23,8 +23,10 @@ class Dialect:
     ends_with: str
     # Rows of a phone number's tags (a JSON array in `{tags}`), as a table with a `value` column.
     tag_elements: str
-    # The E.164 digits of a number contain the bound digits, through an index made for substrings.
+    # The E.164 digits of a number contain the bound digits, through an index made for substrings;
+    # `digits_value` makes the bound value from the digits (they need no escaping in either).
     digits_contain: str
+    digits_value: str
     integrity_errors: tuple[type[Exception], ...]
 
 
@@ -40,6 +42,7 @@ SQLITE = Dialect(
     digits_contain=(
         "p.id IN (SELECT rowid FROM phone_number_digits WHERE phone_number_digits MATCH ?)"
     ),
+    digits_value='"{digits}"',  # an FTS5 phrase
     integrity_errors=(sqlite3.IntegrityError,),
 )
 
@@ -52,10 +55,6 @@ POSTGRESQL = Dialect(
     tag_elements="jsonb_array_elements_text({tags}::jsonb) AS j(value)",
     # pg_trgm's GIN index serves LIKE '%digits%'.
     digits_contain="p.phone_number LIKE ?",
+    digits_value="%{digits}%",
     integrity_errors=(psycopg.errors.IntegrityError,),
 )
-
-
-def digits_pattern(dialect: Dialect, digits: str) -> str:
-    """The bound value for `digits_contain`: digits need no escaping in either syntax."""
-    return f'"{digits}"' if dialect is SQLITE else f"%{digits}%"

@@ -25,7 +25,7 @@ from numbers_api.query.conditions import (
 from numbers_api.query.list_query import ListQuery
 from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection
-from numbers_api.store.dialects import Dialect, digits_pattern
+from numbers_api.store.dialects import Dialect
 
 COLUMNS: dict[Field, str] = {
     Field.ID: "p.id",
@@ -122,7 +122,7 @@ def _condition(dialect: Dialect, condition: Condition) -> tuple[str, Sequence[ob
         case TextMatches(field, match, text):
             return _text_match(dialect, FOLDED_COLUMNS[field], match, text.casefold())
         case DigitsContain(digits):
-            return dialect.digits_contain, (digits_pattern(dialect, digits),)
+            return dialect.digits_contain, (dialect.digits_value.format(digits=digits),)
         case HasTag(tag):
             return (
                 "EXISTS (SELECT 1 FROM phone_number_tags t WHERE t.account_id = p.account_id "

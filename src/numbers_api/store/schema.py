@@ -4,8 +4,10 @@ brought forward on first use, keeping its data. Both engines always have the sam
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from numbers_api.store.database import Connection
+if TYPE_CHECKING:  # the database module runs the migrations; this one only names its type
+    from numbers_api.store.database import Connection
 
 # Columns of phone_numbers, by engine type: (name, sqlite type, postgresql type).
 _NUMBER_COLUMNS = [
