@@ -1,8 +1,11 @@
-"""Run a command and print its wall time and peak memory as one JSON line on standard error.
+"""How the benchmark measures memory.
 
     python -m bench.measure COMMAND ARGS...
 
-A process of its own, so that the peak memory it reports is that of the one command it ran.
+runs a command and prints its wall time and peak memory as one JSON line on standard error: a
+process of its own, so that the peak memory it reports is that of the one command it ran.
+
+`TreeMemory` samples a running process tree (the server and its workers) from a thread.
 """
 
 from __future__ import annotations
@@ -11,7 +14,107 @@ import json
 import resource
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
+from typing import Any
+
+# Walking smaps_rollup costs time in proportion to the pages a process maps (measured ~11 ms per
+# GB of 4 KiB file pages), and it takes the process's mmap lock: PSS is read rarely enough that
+# reading it costs at most 1/PSS_DUTY of the time, and never more often than every PSS_EVERY s.
+PSS_EVERY = 2.0
+PSS_DUTY = 50
+
+
+def tree(pid: int) -> list[int]:
+    """The process and its descendants, found through the children of each of their threads."""
+    found, pending = [], [pid]
+    while pending:
+        each = pending.pop()
+        found.append(each)
+        try:
+            for children in Path(f"/proc/{each}/task").glob("*/children"):
+                pending += [int(child) for child in children.read_text().split()]
+        except OSError:  # exited meanwhile
+            continue
+    return found
+
+
+def kb(path: str, *fields: str) -> dict[str, int]:
+    """The named fields of a /proc file, in kB; empty if the process has gone."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return {}
+    figures: dict[str, int] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name in fields:
+            figures[name] = int(value.split()[0])
+    return figures
+
+
+class TreeMemory:
+    """Peaks, over a run, of the memory of a process tree summed over its processes, sampled every
+    `interval` seconds until `stop` or until the root process is gone; only the peaks are kept.
+
+    - RssAnon: private anonymous memory, what the processes themselves allocated;
+    - PSS: every resident page divided by the number of processes mapping it, so that the file
+      pages SQLite maps in each connection count once in all;
+    - VmHWM: each process's own peak resident set, which counts every mapped file page again in
+      every process that maps it.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.pid, self.interval = pid, interval
+        self.rss_anon_kb = self.pss_kb = self.vmhwm_kb = 0
+        self.processes = self.samples = self.pss_samples = 0
+        self.pss_seconds = 0.0
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-memory", daemon=True)
+
+    def start(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        next_pss = 0.0
+        while Path(f"/proc/{self.pid}").exists():
+            pids = tree(self.pid)
+            with_pss = time.monotonic() >= next_pss
+            started = time.perf_counter()
+            per_process = [kb(f"/proc/{pid}/status", "RssAnon", "VmHWM") for pid in pids]
+            if with_pss:
+                for pid, figures in zip(pids, per_process, strict=True):
+                    figures.update(kb(f"/proc/{pid}/smaps_rollup", "Pss"))
+            spent = time.perf_counter() - started
+            self.rss_anon_kb = max(self.rss_anon_kb, sum(p.get("RssAnon", 0) for p in per_process))
+            self.vmhwm_kb = max(self.vmhwm_kb, sum(p.get("VmHWM", 0) for p in per_process))
+            self.processes = max(self.processes, len(pids))
+            self.samples += 1
+            if with_pss:
+                self.pss_kb = max(self.pss_kb, sum(p.get("Pss", 0) for p in per_process))
+                self.pss_samples += 1
+                self.pss_seconds += spent
+                next_pss = time.monotonic() + max(PSS_EVERY, spent * PSS_DUTY)
+            if self._stopped.wait(self.interval):
+                return
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "rss_anon_peak_mb": self.rss_anon_kb / 1024,
+            "pss_peak_mb": self.pss_kb / 1024,
+            "vmhwm_sum_mb": self.vmhwm_kb / 1024,
+            "processes": self.processes,
+            "interval_s": self.interval,
+            "samples": self.samples,
+            "pss_samples": self.pss_samples,
+            "pss_read_ms": 1000 * self.pss_seconds / max(self.pss_samples, 1),
+        }
 
 
 def main() -> int:

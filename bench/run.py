@@ -7,8 +7,9 @@ wrk driving it from a second process.
 It reports, for the ceiling (the same server stack answering a fixed page of 20 numbers without
 touching the database), the repeated mix and the fresh mix, at concurrency 1 and 32: requests per
 second and p50/p99 latency, each also as a ratio to the ceiling; then every request kind alone at
-concurrency 1; the import's time and peak memory; and the server's peak memory. Results are also
-written as JSON to bench/results/.
+concurrency 1; the import's time and peak memory; and the server's peak memory, sampled over the
+whole run (bench/measure.py: private, PSS, and VmHWM, which counts mapped file pages). Results are
+also written as JSON to bench/results/; the server's own output goes to WORKDIR/server-ENGINE-N.log.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import httpx
 import orjson
 import psycopg
 
+from bench.measure import PSS_EVERY, TreeMemory
 from bench.requests import KINDS, PATH, fresh_queries, repeated_queries
 from numbers_api.demo import demo_records
 
@@ -160,20 +162,6 @@ def settle(base: str, key: str) -> None:
             time.sleep(0.5)
 
 
-def server_peak_mb(pid: int) -> float:
-    """The peak resident memory of the server and its worker processes, added up."""
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    total_kb = 0
-    for each in pids:
-        for line in Path(f"/proc/{each}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                total_kb += int(line.split()[1])
-    return total_kb / 1024
-
-
 def ratio_row(name: str, figures: dict[str, Any], ceiling: dict[str, Any]) -> str:
     return (
         f"| {name} | {figures['rps']:,.0f} | {figures['rps'] / ceiling['rps']:.0%} "
@@ -203,15 +191,21 @@ def main() -> None:
 
     workers = os.cpu_count() or 1
     port = free_port()
-    server = subprocess.Popen(
-        cli(database_url, "serve", "--port", str(port), "--workers", str(workers)),
-        env={**os.environ, "NUMBERS_API_BENCH_CEILING": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server_log = args.workdir / f"server-{engine}-{args.numbers}.log"
+    log(f"server log: {server_log}")
+    with server_log.open("wb") as output:
+        server = subprocess.Popen(
+            cli(database_url, "serve", "--port", str(port), "--workers", str(workers)),
+            env={**os.environ, "NUMBERS_API_BENCH_CEILING": "1"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    memory = TreeMemory(server.pid).start()
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
+            if server.poll() is not None:
+                sys.exit(f"bench: the server exited ({server.returncode}), see {server_log}")
             try:
                 if httpx.get(f"{base}/health").status_code == 200:
                     break
@@ -275,25 +269,35 @@ def main() -> None:
             )
         results["mixes"] = mixes
         results["kinds"] = kinds
-        results["server_peak_mb"] = server_peak_mb(server.pid)
     finally:
+        memory.stop()
         server.terminate()
         server.wait()
+    results["server_memory"] = memory.figures()
+    results["server_log"] = str(server_log)
 
     out = HERE / "results" / f"{engine}-{args.numbers}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(report(results))
-    log(f"written to {out}")
+    log(f"written to {out}; the server's log: {server_log}")
 
 
 def report(results: dict[str, Any]) -> str:
-    mixes, kinds = results["mixes"], results["kinds"]
+    mixes, kinds, memory = results["mixes"], results["kinds"], results["server_memory"]
     lines = [
         f"### {results['engine']}, {results['numbers']:,} numbers ({results['workers']} workers)",
         "",
-        f"Import: {results['import']['seconds']:.1f} s, peak {results['import']['peak_mb']:.0f} MB."
-        f" Server peak memory (all processes): {results['server_peak_mb']:.0f} MB.",
+        f"Import: {results['import']['seconds']:.1f} s,"
+        f" peak {results['import']['peak_mb']:.0f} MB.",
+        "",
+        f"Server memory: peaks over the run of the sum over its {memory['processes']} processes:",
+        "- server peak private memory (RssAnon, all processes):"
+        f" {memory['rss_anon_peak_mb']:.0f} MB",
+        f"- server peak PSS (all processes, sampled every {PSS_EVERY:.0f} s or less often):"
+        f" {memory['pss_peak_mb']:.0f} MB",
+        "- server peak summed VmHWM (includes mapped file pages, counted in every process that"
+        f" maps them): {memory['vmhwm_sum_mb']:.0f} MB",
         "",
         "| run | req/s | of ceiling | p50 ms | p99 ms | p99 / ceiling p99 | non-2xx |",
         "|---|---|---|---|---|---|---|",

@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 from numbers_api.http.app import create_app
 from numbers_api.settings import Settings
 from numbers_api.store.database import Database
+from numbers_api.store.number_index import IndexMode
 from tests.support.contract import validate_response
 from tests.support.databases import ON_POSTGRESQL, POSTGRESQL_URL, fresh_database_url
 from tests.support.factories import Inventory
@@ -81,14 +82,26 @@ class ApiClient:
             validate_response(contract_path, "GET", response.status_code, response.json())
 
 
-def make_client(database_url: str, faults: frozenset[str] = frozenset()) -> ApiClient:
-    app = create_app(Settings(database_url=database_url, faults=faults))
+def make_client(
+    database_url: str,
+    faults: frozenset[str] = frozenset(),
+    index_mode: IndexMode = IndexMode.INLINE,
+) -> ApiClient:
+    app = create_app(Settings(database_url=database_url, faults=faults, index_mode=index_mode))
     return ApiClient(TestClient(app, raise_server_exceptions=False))
 
 
+# Every list test runs on both query paths: the account's in-memory index (built by the request
+# that needs it) and SQL alone.
+@pytest.fixture(params=[IndexMode.INLINE, IndexMode.OFF], ids=["index", "sql"])
+def index_mode(request: pytest.FixtureRequest) -> IndexMode:
+    mode: IndexMode = request.param
+    return mode
+
+
 @pytest.fixture
-def api(database_url: str, database: Database) -> ApiClient:
-    return make_client(database_url)
+def api(database_url: str, database: Database, index_mode: IndexMode) -> ApiClient:
+    return make_client(database_url, index_mode=index_mode)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -78,6 +79,23 @@ def test_sort_connection_name_ignores_case_and_puts_numbers_without_one_last(
         ],
     )
     assert ids(page(api, key, "sort=connection_name")) == ["3", "2", "6", "4", "1", "5"]
+
+
+def test_sort_connection_name_orders_numbers_without_a_name_by_id_alone(
+    api: ApiClient, inventory: Inventory
+) -> None:
+    """No connection, or a connection without a name: the same (null) name, whichever it is."""
+    key = inventory.account("owner")
+    inventory.load(
+        "owner",
+        [
+            number_record(id="1"),
+            number_record(id="2", connection_id="n"),
+            number_record(id="3"),
+            number_record(id="4", connection_id="m"),
+        ],
+    )
+    assert ids(page(api, key, "sort=connection_name")) == ["1", "2", "3", "4"]
 
 
 def test_sort_usage_payment_method_puts_channel_first(api: ApiClient, inventory: Inventory) -> None:
@@ -192,3 +210,28 @@ def test_page_values_outside_their_range_are_rejected(
     [error] = response.json()["errors"]
     assert error["source"] == {"parameter": parameter}
     assert error["code"] == "10015"
+
+
+def test_every_page_of_a_filtered_sort_follows_the_sort_through_a_large_match_set(
+    api: ApiClient, inventory: Inventory
+) -> None:
+    """Large enough that a partial sort of the matches would show if it were left unfinished."""
+    rng = random.Random(5)
+    key = inventory.account("owner")
+    records = [
+        number_record(
+            purchased_at=f"20{rng.randrange(10, 25)}-0{rng.randrange(1, 10)}-01T00:00:00Z",
+            status=rng.choice(["active", "port-pending"]),
+        )
+        for _ in range(600)
+    ]
+    inventory.load("owner", records)
+    active = sum(r["status"] == "active" for r in records)
+    seen: list[tuple[str, int]] = []
+    for number in range(1, active // 25 + 2):
+        body = page(
+            api, key, f"filter[status]=active&sort=purchased_at&page[size]=25&page[number]={number}"
+        )
+        seen += [(item["purchased_at"], int(item["id"])) for item in body["data"]]
+    assert len({i for _, i in seen}) == active
+    assert seen == sorted(seen)

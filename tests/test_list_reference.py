@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from numbers_api.store.database import Database
+from numbers_api.store.number_index import IndexMode
 from tests.conftest import make_client
 from tests.support.databases import fresh_database_url
 from tests.support.factories import Inventory
@@ -169,6 +171,7 @@ def order_key(sort: str | None, number: Number) -> tuple[Any, ...]:
 _database_counter = itertools.count()
 
 
+@pytest.mark.parametrize("index_mode", [IndexMode.INLINE, IndexMode.OFF], ids=["index", "sql"])
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     inventory=inventories,
@@ -177,14 +180,16 @@ _database_counter = itertools.count()
     ),
 )
 def test_list_agrees_with_the_reference(
-    inventory: list[Number], queries: list[tuple[dict[str, str], str | None, int, int]]
+    index_mode: IndexMode,
+    inventory: list[Number],
+    queries: list[tuple[dict[str, str], str | None, int, int]],
 ) -> None:
     with tempfile.TemporaryDirectory() as folder, fresh_database_url(Path(folder)) as url:
         database = Database(url)
         stock = Inventory(database)
         key = stock.account("owner")
         stock.load("owner", [n.record() for n in inventory])
-        api = make_client(url)
+        api = make_client(url, index_mode=index_mode)
         for query, sort, page_number, page_size in queries:
             params = {**query, "page[number]": str(page_number), "page[size]": str(page_size)}
             if sort is not None:

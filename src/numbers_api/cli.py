@@ -15,6 +15,7 @@ from numbers_api import __version__
 from numbers_api.demo import demo_records
 from numbers_api.importing.readers import UnsupportedFile
 from numbers_api.importing.run import import_file, import_records, print_problem
+from numbers_api.logs import configure_logging
 from numbers_api.settings import DATABASE_URL_VARIABLE, FAULTS_VARIABLE, Settings, SettingsError
 from numbers_api.store.accounts import (
     AccountError,
@@ -112,11 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging()
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_environment(args.database_url)

@@ -6,10 +6,12 @@ import os
 from dataclasses import dataclass
 
 from numbers_api.store.database import DEFAULT_DATABASE_URL
+from numbers_api.store.number_index import IndexMode
 
 DATABASE_URL_VARIABLE = "NUMBERS_API_DATABASE_URL"
 FAULTS_VARIABLE = "NUMBERS_API_FAULTS"
 CEILING_VARIABLE = "NUMBERS_API_BENCH_CEILING"
+INDEX_VARIABLE = "NUMBERS_API_INDEX"
 # Components that NUMBERS_API_FAULTS can make fail, so that clients can test their handling.
 KNOWN_FAULTS = frozenset({"messaging_profiles"})
 
@@ -23,6 +25,7 @@ class Settings:
     database_url: str
     faults: frozenset[str]
     bench_ceiling: bool = False  # serve /bench/ceiling, for the benchmark only
+    index_mode: IndexMode = IndexMode.BACKGROUND
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> Settings:
@@ -35,10 +38,19 @@ class Settings:
                 f"{FAULTS_VARIABLE}: unknown fault {', '.join(sorted(unknown))}; "
                 f"known: {', '.join(sorted(KNOWN_FAULTS))}"
             )
+        index = os.environ.get(INDEX_VARIABLE, IndexMode.BACKGROUND.value)
+        try:
+            index_mode = IndexMode(index)
+        except ValueError:
+            known = ", ".join(m.value for m in IndexMode)
+            raise SettingsError(
+                f"{INDEX_VARIABLE}: unknown mode {index!r}; known: {known}"
+            ) from None
         return cls(
             database_url=database_url
             or os.environ.get(DATABASE_URL_VARIABLE)
             or DEFAULT_DATABASE_URL,
             faults=faults,
             bench_ceiling=os.environ.get(CEILING_VARIABLE) == "1",
+            index_mode=index_mode,
         )

@@ -26,11 +26,13 @@ from numbers_api.http.errors import (
     unexpected_error,
 )
 from numbers_api.http.phone_numbers import list_endpoint
+from numbers_api.logs import configure_logging
 from numbers_api.serialisation import encode
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import Caller, authenticate
 from numbers_api.store.database import Connection, Database
 from numbers_api.store.messaging_profiles import MessagingProfileDirectory
+from numbers_api.store.number_index import NumberIndexes
 
 log = logging.getLogger("numbers_api.http")
 # Authenticated routes take every method, so that a wrong one is a 405 only after authentication.
@@ -57,6 +59,7 @@ class Api:
         # jobs ask the same pages over and over, and any write to the account moves it on.
         self.pages: LruCache[bytes] = LruCache(PAGE_CACHE_BYTES, size=len)
         self.counts: LruCache[int] = LruCache(COUNT_CACHE_ENTRIES)
+        self.indexes = NumberIndexes(self.database, settings.index_mode)
 
     def endpoint(self, **handlers: Handler) -> Callable[[Request], Any]:
         """An authenticated endpoint: 401 before anything else, then 405 or the method's handler."""
@@ -87,7 +90,14 @@ class Api:
         page = self.pages.get(key)
         if page is not None:
             return Response(page, media_type="application/json")
-        response = list_endpoint(connection, caller, query_string, self.profiles, self.counts)
+        response = list_endpoint(
+            connection,
+            caller,
+            query_string,
+            profiles=self.profiles,
+            counts=self.counts,
+            indexes=self.indexes,
+        )
         if response.status_code == 200 and not self.profiles.failing:
             self.pages.put(key, bytes(response.body))
         return response
@@ -165,4 +175,5 @@ def create_app(settings: Settings) -> Starlette:
 
 def create_app_from_environment() -> Starlette:
     """The factory `numbers-api serve` gives each worker process."""
+    configure_logging()
     return create_app(Settings.from_environment())

@@ -17,6 +17,7 @@ from numbers_api.store.messaging_profiles import (
     MessagingProfileDirectory,
     MessagingProfilesUnavailable,
 )
+from numbers_api.store.number_index import NumberIndexes
 from numbers_api.store.phone_numbers import list_phone_numbers
 
 PROFILE_ERROR_TITLE = "Messaging profile information unavailable"
@@ -26,14 +27,17 @@ def list_endpoint(
     connection: Connection,
     caller: Caller,
     query_string: str,
+    *,
     profiles: MessagingProfileDirectory,
     counts: LruCache[int],
+    indexes: NumberIndexes,
 ) -> Response:
     try:
         query = parse_list_query(query_string)
     except InvalidQuery as invalid:
         return bad_request(invalid.errors)
-    result = list_phone_numbers(connection, caller, query, counts)
+    index = indexes.get(connection, caller)
+    result = list_phone_numbers(connection, caller, query, counts, index)
     errors: list[dict[str, Any]] = []
     names: dict[str, str | None] | None = {}
     if result.numbers:
