@@ -16,7 +16,13 @@ from numbers_api.demo import demo_records
 from numbers_api.importing.readers import UnsupportedFile
 from numbers_api.importing.run import import_file, import_records, print_problem
 from numbers_api.logs import configure_logging
-from numbers_api.settings import DATABASE_URL_VARIABLE, FAULTS_VARIABLE, Settings, SettingsError
+from numbers_api.settings import (
+    DATABASE_URL_VARIABLE,
+    FAULTS_VARIABLE,
+    INDEX_VARIABLE,
+    Settings,
+    SettingsError,
+)
 from numbers_api.store.accounts import (
     AccountError,
     create_account,
@@ -39,6 +45,9 @@ EPILOG = f"""\
 environment:
   {DATABASE_URL_VARIABLE}   database URL when --database-url is not given
   {FAULTS_VARIABLE}         'messaging_profiles' makes every messaging-profile load fail (serve)
+  {INDEX_VARIABLE}          background (default): each worker keeps an in-memory index of
+                            each account it serves, built on a thread while SQL answers;
+                            inline: built by the request that needs it; off: SQL only (serve)
 """
 
 

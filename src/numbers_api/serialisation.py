@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import time
 from typing import Any
 
 import orjson
 
 from numbers_api.domain import PhoneNumber
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Json = dict[str, Any]
 
 
 def format_timestamp(milliseconds: int) -> str:
-    """UTC, millisecond precision: `2019-10-23T18:10:00.000Z`."""
-    moment = _EPOCH + timedelta(milliseconds=milliseconds)
-    return (
-        f"{moment.year:04d}-"
-        + moment.strftime("%m-%dT%H:%M:%S.")
-        + f"{moment.microsecond // 1000:03d}Z"
-    )
+    """UTC, millisecond precision: `2019-10-23T18:10:00.000Z`. Through `time.gmtime` and one
+    %-format: three times faster than datetime's, and a page formats three per number."""
+    seconds, millis = divmod(milliseconds, 1000)
+    t = time.gmtime(seconds)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (*t[:6], millis)  # noqa: UP031
 
 
 def phone_number_detailed(number: PhoneNumber, profile_names: dict[str, str | None] | None) -> Json:
