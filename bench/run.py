@@ -297,14 +297,14 @@ def main() -> None:
 
 
 INDEX_BUILT = re.compile(
-    r"index of account \d+ \(data version \d+, (\d+) numbers\) built in ([\d.]+) s"
+    r"index of account \d+ \(data version \d+, (\d+) numbers\) built in ([\d.]+) s, (\d+) MB"
 )
 
 
 def index_builds(server_log: Path) -> list[dict[str, float]]:
-    """Each index build the server's workers logged: how many numbers, how many seconds."""
+    """Each index build the server's workers logged: numbers, seconds and megabytes."""
     found = INDEX_BUILT.findall(server_log.read_text("utf-8", errors="replace"))
-    return [{"numbers": int(n), "seconds": float(s)} for n, s in found]
+    return [{"numbers": int(n), "seconds": float(s), "mb": int(mb)} for n, s, mb in found]
 
 
 def report(results: dict[str, Any]) -> str:
@@ -326,7 +326,8 @@ def report(results: dict[str, Any]) -> str:
         "Index builds (each worker builds its own): "
         + (
             ", ".join(
-                f"{b['numbers']:,} numbers in {b['seconds']:.1f} s" for b in results["index_builds"]
+                f"{b['numbers']:,} numbers in {b['seconds']:.1f} s ({b['mb']} MB)"
+                for b in results["index_builds"]
             )
             or "none logged"
         )
