@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,7 +24,17 @@ from tests.support.contract import validate_response
 from tests.support.databases import ON_POSTGRESQL, POSTGRESQL_URL, fresh_database_url
 from tests.support.factories import Inventory
 
-CONTRACT_PATHS = {"/v2/phone_numbers": "/phone_numbers"}
+# The served paths whose answers are checked against the contract: (pattern, the spec's path).
+CONTRACT_PATHS = (
+    (re.compile(r"/v2/phone_numbers"), "/phone_numbers"),
+    (re.compile(r"/v2/phone_numbers/[^/]+"), "/phone_numbers/{id}"),
+)
+CONTRACT_METHODS = {"/phone_numbers": {"GET"}, "/phone_numbers/{id}": {"GET", "PATCH", "DELETE"}}
+
+
+def contract_path(path: str) -> str | None:
+    """The spec's path for a served one, or None if the contract does not describe it."""
+    return next((spec for pattern, spec in CONTRACT_PATHS if pattern.fullmatch(path)), None)
 
 
 def pytest_report_header() -> str:
@@ -68,18 +79,30 @@ class ApiClient:
         self.check(response)
         return response
 
-    def request(self, method: str, path: str, key: str | None) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        key: str | None,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
-        response: httpx.Response = self.client.request(method, path, headers=headers)
+        response: httpx.Response = self.client.request(
+            method, path, headers=headers, json=json, content=content
+        )
         self.check(response)
         return response
 
     @staticmethod
     def check(response: httpx.Response) -> None:
         assert response.headers["content-type"] == "application/json"
-        contract_path = CONTRACT_PATHS.get(urlsplit(str(response.url)).path)
-        if contract_path is not None and response.request.method == "GET":
-            validate_response(contract_path, "GET", response.status_code, response.json())
+        path = contract_path(urlsplit(str(response.url)).path)
+        method = response.request.method
+        # Other methods are 405s, which no contract describes.
+        if path is not None and method in CONTRACT_METHODS[path]:
+            validate_response(path, method, response.status_code, response.json())
 
 
 def make_client(

@@ -652,3 +652,79 @@ def test_handle_messaging_profile_error_still_auto_paginates(faulty_accounts: Ac
         for n in client.phone_numbers.list(handle_messaging_profile_error="true", page_size=3)
     ]
     assert sorted(listed_order) == sorted(numbers)
+
+
+# One number: retrieve, update, delete ------------------------------------------------------------
+
+
+def number_ids(client: Telnyx) -> dict[str, str]:
+    """Each number of the client's account, to its id."""
+    return {n.phone_number: n.id for n in client.phone_numbers.list()}
+
+
+def test_retrieve_answers_the_number(accounts: Accounts) -> None:
+    client, numbers = accounts.new(
+        number_record(tags=["a"], connection_id="1", connection_name="D")
+    )
+    number_id = number_ids(client)[numbers[0]]
+    response = client.phone_numbers.with_raw_response.retrieve(number_id)
+    validate_response("/phone_numbers/{id}", "GET", response.status_code, response.json())
+    number = response.parse().data
+    assert number is not None
+    assert (number.id, number.phone_number, number.tags) == (number_id, numbers[0], ["a"])
+    assert number.connection_name == "D"
+
+
+def test_update_tags_is_found_by_filter_tag(accounts: Accounts) -> None:
+    client, numbers = accounts.new(number_record(tags=["old"]), number_record())
+    number_id = number_ids(client)[numbers[0]]
+    assert listed(client, {"tag": "sales"}) == set()
+    response = client.phone_numbers.with_raw_response.update(number_id, tags=["sales", "vip"])
+    validate_response("/phone_numbers/{id}", "PATCH", response.status_code, response.json())
+    updated = response.parse().data
+    assert updated is not None
+    assert updated.tags == ["sales", "vip"]
+    assert listed(client, {"tag": "sales"}) == {numbers[0]}
+    assert listed(client, {"tag": "old"}) == set()
+
+
+def test_update_with_an_unknown_connection_raises_unprocessable_entity(
+    accounts: Accounts,
+) -> None:
+    client, numbers = accounts.new(number_record())
+    with pytest.raises(telnyx.UnprocessableEntityError) as raised:
+        client.phone_numbers.update(number_ids(client)[numbers[0]], connection_id="nope")
+    body = raised.value.response.json()
+    validate_response("/phone_numbers/{id}", "PATCH", 422, body)
+    assert [e["source"]["pointer"] for e in body["errors"]] == ["/connection_id"]
+
+
+def test_delete_releases_the_number(accounts: Accounts) -> None:
+    client, numbers = accounts.new(number_record(), number_record())
+    number_id = number_ids(client)[numbers[0]]
+    assert client.phone_numbers.list().meta.total_results == 2  # type: ignore[union-attr]
+    response = client.phone_numbers.with_raw_response.delete(number_id)
+    validate_response("/phone_numbers/{id}", "DELETE", response.status_code, response.json())
+    deleted = response.parse().data
+    assert deleted is not None
+    assert (deleted.id, deleted.status) == (number_id, "deleted")
+    assert client.phone_numbers.list().meta.total_results == 1  # type: ignore[union-attr]
+    with pytest.raises(telnyx.NotFoundError):
+        client.phone_numbers.retrieve(number_id)
+
+
+@pytest.mark.parametrize("call", ["retrieve", "update", "delete"])
+def test_another_accounts_number_raises_not_found(accounts: Accounts, call: str) -> None:
+    mine, _ = accounts.new(number_record())
+    theirs, their_numbers = accounts.new(number_record())
+    their_id = number_ids(theirs)[their_numbers[0]]
+    method = getattr(mine.phone_numbers, call)
+    with pytest.raises(telnyx.NotFoundError) as raised:
+        method(their_id, tags=["x"]) if call == "update" else method(their_id)
+    validate_response(
+        "/phone_numbers/{id}",
+        raised.value.response.request.method,
+        404,
+        raised.value.response.json(),
+    )
+    assert number_ids(theirs) == {their_numbers[0]: their_id}

@@ -15,7 +15,10 @@ from numbers_api.http.app import load_openapi_document
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "spec" / "list-phone-numbers.openapi.yaml"
+# The rest of Telnyx's Phone Number Management API: the contract of every other path.
+API_CONTRACT = ROOT / "spec" / "telnyx-phone-numbers-api.openapi.yaml"
 CONTRACT_URI = "urn:contract"
+API_CONTRACT_URI = "urn:api-contract"
 SERVED_URI = "urn:served"
 # Statuses the served document adds to the contract's (503: messaging profiles unavailable).
 SERVED_ONLY_STATUSES = {503}
@@ -25,6 +28,7 @@ SERVED_ONLY_STATUSES = {503}
 def documents() -> dict[str, dict[str, Any]]:
     return {
         CONTRACT_URI: yaml.safe_load(CONTRACT.read_text()),
+        API_CONTRACT_URI: yaml.safe_load(API_CONTRACT.read_text()),
         SERVED_URI: load_openapi_document(),
     }
 
@@ -38,14 +42,18 @@ def _registry() -> Registry[Any]:
 
 
 def validate_response(path: str, method: str, status: int, body: Any) -> None:
-    """Raise unless `body` is what both documents say `method path` answers with `status`.
+    """Raise unless `body` is what the contract and the served document say `method path`
+    answers with `status`. The contract of the list is its founding document; of any other path,
+    the rest of Telnyx's API.
 
-    `path` is the spec's (`/phone_numbers`), without the `/v2` prefix.
+    `path` is the spec's (`/phone_numbers`, `/phone_numbers/{id}`), without the `/v2` prefix.
     """
-    for uri, document in documents().items():
+    contract_uri = CONTRACT_URI if path == "/phone_numbers" else API_CONTRACT_URI
+    for uri in (contract_uri, SERVED_URI):
+        document = documents()[uri]
         responses = document["paths"][path][method.lower()]["responses"]
         if str(status) not in responses:
-            if uri == CONTRACT_URI and status in SERVED_ONLY_STATUSES:
+            if uri == contract_uri and status in SERVED_ONLY_STATUSES:
                 continue
             raise AssertionError(f"{method} {path} answered {status}, which {uri} does not list")
         response = responses[str(status)]

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -25,6 +26,7 @@ from numbers_api.http.errors import (
     not_found,
     unexpected_error,
 )
+from numbers_api.http.phone_number import delete_endpoint, retrieve_endpoint, update_endpoint
 from numbers_api.http.phone_numbers import list_endpoint
 from numbers_api.logs import configure_logging
 from numbers_api.serialisation import encode
@@ -37,7 +39,8 @@ from numbers_api.store.number_index import NumberIndexes
 log = logging.getLogger("numbers_api.http")
 # Authenticated routes take every method, so that a wrong one is a 405 only after authentication.
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
-# A handler gets the connection (inside a read transaction), the caller and the request.
+# A read handler gets the connection (inside the request's read transaction), the caller and the
+# request.
 Handler = Callable[[Connection, Caller, Request], Response]
 PAGE_CACHE_BYTES = 64 * 1024 * 1024  # per worker process
 THREADS_PER_WORKER = 8
@@ -48,6 +51,15 @@ def load_openapi_document() -> dict[str, Any]:
     text = resources.files("numbers_api.http").joinpath("openapi.yaml").read_text("utf-8")
     document: dict[str, Any] = yaml.safe_load(text)
     return document
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """A handler that changes data. It runs after the read transaction that authenticated the
+    caller has ended, and opens its own write transaction; it is given the request's body, read
+    before the request went to a worker thread."""
+
+    handle: Callable[[Caller, Request, bytes], Response]
 
 
 class Api:
@@ -61,15 +73,20 @@ class Api:
         self.counts: LruCache[int] = LruCache(COUNT_CACHE_ENTRIES)
         self.indexes = NumberIndexes(self.database, settings.index_mode)
 
-    def endpoint(self, **handlers: Handler) -> Callable[[Request], Any]:
+    def endpoint(self, **handlers: Handler | Write) -> Callable[[Request], Any]:
         """An authenticated endpoint: 401 before anything else, then 405 or the method's handler."""
 
         async def respond(request: Request) -> Response:
-            return await anyio.to_thread.run_sync(self._respond, request, handlers)
+            # Only a write reads the body: the reads never wait for one.
+            handler = handlers.get(request.method)
+            body = await request.body() if isinstance(handler, Write) else b""
+            return await anyio.to_thread.run_sync(self._respond, request, handlers, body)
 
         return respond
 
-    def _respond(self, request: Request, handlers: dict[str, Handler]) -> Response:
+    def _respond(
+        self, request: Request, handlers: dict[str, Handler | Write], body: bytes
+    ) -> Response:
         with self.database.snapshot() as connection:  # one snapshot for every read of a request
             scheme, _, key = request.headers.get("authorization", "").partition(" ")
             caller = authenticate(connection, key.strip()) if scheme.lower() == "bearer" else None
@@ -80,7 +97,9 @@ class Api:
                 if not handlers:
                     return not_found(request.url.path)
                 return method_not_allowed(request.method, list(handlers))
-            return handler(connection, caller, request)
+            if not isinstance(handler, Write):
+                return handler(connection, caller, request)
+        return handler.handle(caller, request, body)
 
     def list_phone_numbers(
         self, connection: Connection, caller: Caller, request: Request
@@ -101,6 +120,19 @@ class Api:
         if response.status_code == 200 and not self.profiles.failing:
             self.pages.put(key, bytes(response.body))
         return response
+
+    def retrieve_phone_number(
+        self, connection: Connection, caller: Caller, request: Request
+    ) -> Response:
+        return retrieve_endpoint(connection, caller, request.path_params["id"], self.profiles)
+
+    def update_phone_number(self, caller: Caller, request: Request, body: bytes) -> Response:
+        return update_endpoint(
+            self.database, caller, request.path_params["id"], body, self.profiles
+        )
+
+    def delete_phone_number(self, caller: Caller, request: Request, body: bytes) -> Response:
+        return delete_endpoint(self.database, caller, request.path_params["id"], self.profiles)
 
     async def openapi_document(self, request: Request) -> Response:
         return Response(self.openapi, media_type="application/json")
@@ -161,6 +193,15 @@ def create_app(settings: Settings) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/v2/openapi.json", api.openapi_document, methods=["GET"]),
         Route("/v2/phone_numbers", api.endpoint(GET=api.list_phone_numbers), methods=EVERY_METHOD),
+        Route(
+            "/v2/phone_numbers/{id}",
+            api.endpoint(
+                GET=api.retrieve_phone_number,
+                PATCH=Write(api.update_phone_number),
+                DELETE=Write(api.delete_phone_number),
+            ),
+            methods=EVERY_METHOD,
+        ),
         Route("/v2/{rest:path}", api.endpoint(), methods=EVERY_METHOD),
         Route("/{rest:path}", unknown_path, methods=EVERY_METHOD),
     ]

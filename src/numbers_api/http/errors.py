@@ -78,3 +78,15 @@ def unexpected_error() -> Response:
             )
         ],
     )
+
+
+PROFILE_ERROR_TITLE = "Messaging profile information unavailable"
+
+
+def profiles_left_out(failure: Exception) -> dict[str, Any]:
+    """The warning beside a 200 whose numbers lack messaging_profile_id and _name."""
+    return error_object(
+        "10007",
+        PROFILE_ERROR_TITLE,
+        f"{failure}; messaging_profile_id and messaging_profile_name are left out.",
+    )

@@ -7,7 +7,13 @@ from typing import Any
 from starlette.responses import Response
 
 from numbers_api.cache import LruCache
-from numbers_api.http.errors import bad_request, error_object, error_response
+from numbers_api.http.errors import (
+    PROFILE_ERROR_TITLE,
+    bad_request,
+    error_object,
+    error_response,
+    profiles_left_out,
+)
 from numbers_api.query.errors import InvalidQuery
 from numbers_api.query.list_query import parse_list_query
 from numbers_api.serialisation import encode, pagination_meta, phone_number_detailed
@@ -19,8 +25,6 @@ from numbers_api.store.messaging_profiles import (
 )
 from numbers_api.store.number_index import NumberIndexes
 from numbers_api.store.phone_numbers import list_phone_numbers
-
-PROFILE_ERROR_TITLE = "Messaging profile information unavailable"
 
 
 def list_endpoint(
@@ -62,13 +66,7 @@ def list_endpoint(
                     ],
                 )
             names = None
-            errors.append(
-                error_object(
-                    "10007",
-                    PROFILE_ERROR_TITLE,
-                    f"{failure}; messaging_profile_id and messaging_profile_name are left out.",
-                )
-            )
+            errors.append(profiles_left_out(failure))
     document: dict[str, Any] = {
         "data": [phone_number_detailed(number, names) for number in result.numbers],
         "meta": pagination_meta(query.page.number, query.page.size, result.total),

@@ -100,7 +100,7 @@ def _list_from_index(
         [*ids, caller.account_id],
     ).fetchall()
     by_id = {row[0]: row for row in rows}
-    return ListResult(total, [_phone_number(by_id[i]) for i in ids])
+    return ListResult(total, [phone_number_from_row(by_id[i]) for i in ids])
 
 
 def _list_from_sql(
@@ -123,10 +123,10 @@ def _list_from_sql(
         "LIMIT ? OFFSET ?",
         [*parameters, query.page.size, query.page.offset],
     ).fetchall()
-    return ListResult(total, [_phone_number(row) for row in rows])
+    return ListResult(total, [phone_number_from_row(row) for row in rows])
 
 
-def _phone_number(row: Sequence[object]) -> PhoneNumber:
+def phone_number_from_row(row: Sequence[object]) -> PhoneNumber:
     values = list(row)
     values[4] = orjson.loads(row[4])  # type: ignore[arg-type]
     return PhoneNumber(*values)  # type: ignore[arg-type]

@@ -1,0 +1,242 @@
+"""`GET`, `PATCH` and `DELETE /v2/phone_numbers/{id}`: one number of the caller's account.
+
+Another account's number answers exactly as a number that does not exist: 404.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from numbers_api.domain import PhoneNumber
+from numbers_api.http.errors import error_object, error_response, profiles_left_out
+from numbers_api.serialisation import encode, phone_number_detailed
+from numbers_api.store.accounts import Caller
+from numbers_api.store.database import Connection, Database
+from numbers_api.store.messaging_profiles import (
+    MessagingProfileDirectory,
+    MessagingProfilesUnavailable,
+)
+from numbers_api.store.phone_number import (
+    Changes,
+    DeletionLocked,
+    UnknownConnection,
+    delete_number,
+    find_number,
+    update_number,
+)
+
+# Ids as the server writes them: decimal, no leading zero (so that an id names one number only).
+ID_PATTERN = re.compile(r"[1-9][0-9]{0,18}")
+MAX_ID = 2**63 - 1  # the largest id either engine stores
+TEXT_FIELDS = ("external_pin", "connection_id", "customer_reference", "billing_group_id")
+# For these, an empty string means "none": no connection or billing group has an empty id.
+DETACHABLE_FIELDS = ("connection_id", "billing_group_id")
+READ_ONLY_FIELDS = ("id",)
+# In Telnyx's UpdatePhoneNumberRequest, but not kept by this server (no number shows it).
+UNSUPPORTED_FIELDS = ("address_id",)
+
+
+class InvalidBody(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__("invalid request body")
+        self.response = response
+
+
+def retrieve_endpoint(
+    connection: Connection, caller: Caller, raw_id: str, profiles: MessagingProfileDirectory
+) -> Response:
+    number_id = parse_id(raw_id)
+    if number_id is None:
+        return invalid_id(raw_id)
+    number = find_number(connection, caller.account_id, number_id)
+    if number is None:
+        return number_not_found(raw_id)
+    return number_response(connection, caller, number, profiles)
+
+
+def update_endpoint(
+    database: Database,
+    caller: Caller,
+    raw_id: str,
+    body: bytes,
+    profiles: MessagingProfileDirectory,
+) -> Response:
+    number_id = parse_id(raw_id)
+    if number_id is None:
+        return invalid_id(raw_id)
+    try:
+        changes = parse_update(body)
+    except InvalidBody as invalid:
+        return invalid.response
+    try:
+        with database.transaction() as connection:
+            number = update_number(connection, caller.account_id, number_id, changes, _now_ms())
+            if number is None:
+                return number_not_found(raw_id)
+            return number_response(connection, caller, number, profiles)
+    except UnknownConnection as unknown:
+        return error_response(
+            422,
+            [
+                error_object(
+                    "10013",
+                    "Missing association",
+                    f"connection_id {unknown.args[0]!r} is not a connection of this account.",
+                    pointer="/connection_id",
+                )
+            ],
+        )
+
+
+def delete_endpoint(
+    database: Database, caller: Caller, raw_id: str, profiles: MessagingProfileDirectory
+) -> Response:
+    number_id = parse_id(raw_id)
+    if number_id is None:
+        return invalid_id(raw_id)
+    try:
+        with database.transaction() as connection:
+            number = delete_number(connection, caller.account_id, number_id, _now_ms())
+            if number is None:
+                return number_not_found(raw_id)
+            # Telnyx's PhoneNumberDeletedDetailed allows no null: properties without a value are
+            # left out (none of them is required).
+            return number_response(connection, caller, number, profiles, leave_out_nulls=True)
+    except DeletionLocked:
+        return error_response(
+            422,
+            [
+                error_object(
+                    "10015",
+                    "Deletion lock enabled",
+                    f"Phone number {raw_id} has deletion lock enabled, so it cannot be deleted.",
+                )
+            ],
+        )
+
+
+def parse_id(raw_id: str) -> int | None:
+    if ID_PATTERN.fullmatch(raw_id) is None:
+        return None
+    # A well-formed id above the largest stored one names no number: 0 never matches a row.
+    return int(raw_id) if int(raw_id) <= MAX_ID else 0
+
+
+def parse_update(body: bytes) -> Changes:
+    """The fields an `UpdatePhoneNumberRequest` body sets; raises InvalidBody with every mistake
+    in it (422, each naming its field in `source.pointer`), or 400 if it is not JSON at all."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidBody(
+            error_response(
+                400, [error_object("10023", "Invalid JSON", "The request body is not valid JSON.")]
+            )
+        ) from None
+    if not isinstance(document, dict):
+        raise InvalidBody(_invalid([("", "The request body must be a JSON object.")]))
+    changes: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for name, value in document.items():
+        problem = _field_problem(name, value)
+        if problem is not None:
+            problems.append((_pointer(name), problem))
+        elif name in DETACHABLE_FIELDS and value == "":
+            changes[name] = None
+        elif name == "tags":
+            changes[name] = list(dict.fromkeys(value))  # a repeated tag is kept once
+        else:
+            changes[name] = value
+    if problems:
+        raise InvalidBody(_invalid(problems))
+    return changes
+
+
+def _field_problem(name: str, value: object) -> str | None:
+    if name in READ_ONLY_FIELDS:
+        return f"{name} is read-only."
+    if name in UNSUPPORTED_FIELDS:
+        return f"{name} is not supported by this server."
+    if name == "hd_voice_enabled":
+        return None if isinstance(value, bool) else f"{name} must be true or false."
+    if name == "tags":
+        if isinstance(value, list) and all(_is_text(t) and t for t in value):
+            return None
+        return "tags must be an array of non-empty strings without NUL characters."
+    if name in TEXT_FIELDS:
+        return None if _is_text(value) else f"{name} must be a string without NUL characters."
+    return f"{name} is not a field of UpdatePhoneNumberRequest."
+
+
+def _is_text(value: object) -> bool:
+    # PostgreSQL cannot store NUL in text, so neither engine takes it.
+    return isinstance(value, str) and "\x00" not in value
+
+
+def _pointer(name: str) -> str:
+    """The JSON pointer (RFC 6901) to a top-level member."""
+    return "/" + name.replace("~", "~0").replace("/", "~1")
+
+
+def _invalid(problems: list[tuple[str, str]]) -> Response:
+    return error_response(
+        422,
+        [error_object("10015", "Bad Request", detail, pointer=p) for p, detail in problems],
+    )
+
+
+def invalid_id(raw_id: str) -> Response:
+    return error_response(
+        400,
+        [
+            error_object(
+                "10006",
+                "Invalid ID",
+                f"{raw_id!r} is not a phone number id: ids are decimal integers, "
+                "without leading zeros.",
+                parameter="id",
+            )
+        ],
+    )
+
+
+def number_not_found(raw_id: str) -> Response:
+    return error_response(
+        404,
+        [error_object("10005", "Resource not found", f"There is no phone number {raw_id}.")],
+    )
+
+
+def number_response(
+    connection: Connection,
+    caller: Caller,
+    number: PhoneNumber,
+    profiles: MessagingProfileDirectory,
+    *,
+    leave_out_nulls: bool = False,
+) -> Response:
+    """`{"data": number}`; if messaging-profile information cannot be loaded, the number without
+    it and the failure in `errors` (never an error status: a write has already happened)."""
+    ids = {number.messaging_profile_id} if number.messaging_profile_id else set()
+    errors: list[dict[str, Any]] = []
+    try:
+        names: dict[str, str | None] | None = profiles.names(connection, caller.account_id, ids)
+    except MessagingProfilesUnavailable as failure:
+        names = None
+        errors.append(profiles_left_out(failure))
+    item = phone_number_detailed(number, names)
+    if leave_out_nulls:
+        item = {name: value for name, value in item.items() if value is not None}
+    document: dict[str, Any] = {"data": item}
+    if errors:
+        document["errors"] = errors
+    return Response(encode(document), media_type="application/json")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

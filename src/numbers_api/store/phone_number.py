@@ -1,0 +1,106 @@
+"""One phone number of an account, by id: read, changed field by field, or released.
+
+Each write runs inside the caller's write transaction, keeps `phone_number_tags` in step with
+`phone_numbers.tags`, and moves the account's data version on, so that the list's caches and
+indexes never serve what the write changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import orjson
+
+from numbers_api.domain import PhoneNumber
+from numbers_api.store.accounts import bump_data_version
+from numbers_api.store.database import Connection
+from numbers_api.store.phone_numbers import FROM, SELECT_LIST, phone_number_from_row
+
+# The columns a PATCH may set, in the order their assignments are written; only these names are
+# ever put into the UPDATE statement.
+UPDATABLE_COLUMNS = (
+    "tags",
+    "external_pin",
+    "connection_id",
+    "customer_reference",
+    "billing_group_id",
+    "hd_voice_enabled",
+)
+Changes = Mapping[str, str | bool | list[str] | None]
+
+
+class UnknownConnection(Exception):
+    """The update names a connection the account does not have."""
+
+
+class DeletionLocked(Exception):
+    """The number has deletion lock enabled."""
+
+
+def find_number(connection: Connection, account_id: int, number_id: int) -> PhoneNumber | None:
+    row = connection.execute(
+        f"SELECT {SELECT_LIST} {FROM} WHERE p.id = ? AND p.account_id = ?",
+        (number_id, account_id),
+    ).fetchone()
+    return None if row is None else phone_number_from_row(row)
+
+
+def update_number(
+    connection: Connection, account_id: int, number_id: int, changes: Changes, now_ms: int
+) -> PhoneNumber | None:
+    """The number after setting only the given columns (and `updated_at`), or None if the account
+    has no such number. Raises UnknownConnection before anything is written."""
+    if find_number(connection, account_id, number_id) is None:
+        return None
+    connection_id = changes.get("connection_id")
+    if connection_id is not None and not _has_connection(connection, account_id, connection_id):
+        raise UnknownConnection(connection_id)
+    columns = [column for column in UPDATABLE_COLUMNS if column in changes]
+    values = [orjson.dumps(changes[c]).decode() if c == "tags" else changes[c] for c in columns]
+    assignments = ", ".join(f"{column} = ?" for column in [*columns, "updated_at"])
+    # Only the given columns: a concurrent update of other fields keeps its changes.
+    updated = connection.execute(
+        f"UPDATE phone_numbers SET {assignments} WHERE id = ? AND account_id = ?",
+        [*values, now_ms, number_id, account_id],
+    ).rowcount
+    if not updated:  # released since it was read
+        return None
+    tags = changes.get("tags")
+    if isinstance(tags, list):
+        connection.execute("DELETE FROM phone_number_tags WHERE phone_number_id = ?", (number_id,))
+        connection.copy_rows(
+            "phone_number_tags",
+            ("account_id", "tag", "phone_number_id"),
+            [(account_id, tag, number_id) for tag in tags],
+        )
+    bump_data_version(connection, account_id)
+    return find_number(connection, account_id, number_id)
+
+
+def delete_number(
+    connection: Connection, account_id: int, number_id: int, now_ms: int
+) -> PhoneNumber | None:
+    """The number as it was released (status `deleted`, `updated_at` now), or None if the account
+    has no such number. Raises DeletionLocked; the caller's transaction then undoes the touch."""
+    # Touching the row first locks it (PostgreSQL), so what is answered is what was deleted.
+    touched = connection.execute(
+        "UPDATE phone_numbers SET updated_at = ? WHERE id = ? AND account_id = ?",
+        (now_ms, number_id, account_id),
+    ).rowcount
+    number = find_number(connection, account_id, number_id) if touched else None
+    if number is None:
+        return None
+    if number.deletion_lock_enabled:
+        raise DeletionLocked(number_id)
+    connection.execute("DELETE FROM phone_number_tags WHERE phone_number_id = ?", (number_id,))
+    connection.execute("DELETE FROM phone_numbers WHERE id = ?", (number_id,))
+    bump_data_version(connection, account_id)
+    return dataclasses.replace(number, status="deleted")
+
+
+def _has_connection(connection: Connection, account_id: int, connection_id: object) -> bool:
+    row = connection.execute(
+        "SELECT 1 FROM connections WHERE account_id = ? AND id = ?", (account_id, connection_id)
+    ).fetchone()
+    return row is not None
