@@ -31,7 +31,7 @@ from numbers_api.http.phone_numbers import list_endpoint
 from numbers_api.logs import configure_logging
 from numbers_api.serialisation import encode
 from numbers_api.settings import Settings
-from numbers_api.store.accounts import Caller, authenticate
+from numbers_api.store.accounts import Caller, authenticate, current_caller
 from numbers_api.store.database import Connection, Database
 from numbers_api.store.messaging_profiles import MessagingProfileDirectory
 from numbers_api.store.number_index import NumberIndexes
@@ -55,11 +55,20 @@ def load_openapi_document() -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """A handler that changes data. It runs after the read transaction that authenticated the
-    caller has ended, and opens its own write transaction; it is given the request's body, read
-    before the request went to a worker thread."""
+    """A handler that changes data. It opens its own write transaction; it is given the request's
+    body, read before the request went to a worker thread."""
 
     handle: Callable[[Caller, Request, bytes], Response]
+
+
+@dataclass(frozen=True, slots=True)
+class CachedRead:
+    """A read whose whole answer is kept by the caller's data version. The cache is asked right
+    after authentication, which is one statement outside any transaction (one round trip on
+    PostgreSQL, where a snapshot costs two more); only a miss opens a snapshot and computes."""
+
+    cached: Callable[[Caller, Request], Response | None]
+    compute: Handler
 
 
 class Api:
@@ -73,7 +82,7 @@ class Api:
         self.counts: LruCache[int] = LruCache(COUNT_CACHE_ENTRIES)
         self.indexes = NumberIndexes(self.database, settings.index_mode)
 
-    def endpoint(self, **handlers: Handler | Write) -> Callable[[Request], Any]:
+    def endpoint(self, **handlers: Handler | Write | CachedRead) -> Callable[[Request], Any]:
         """An authenticated endpoint: 401 before anything else, then 405 or the method's handler."""
 
         async def respond(request: Request) -> Response:
@@ -85,41 +94,51 @@ class Api:
         return respond
 
     def _respond(
-        self, request: Request, handlers: dict[str, Handler | Write], body: bytes
+        self, request: Request, handlers: dict[str, Handler | Write | CachedRead], body: bytes
     ) -> Response:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        caller = None
+        if scheme.lower() == "bearer":
+            caller = authenticate(self.database.connection(), key.strip())
+        if caller is None:
+            return authentication_failed()
+        handler = handlers.get(request.method)
+        if handler is None:
+            if not handlers:
+                return not_found(request.url.path)
+            return method_not_allowed(request.method, list(handlers))
+        if isinstance(handler, Write):
+            return handler.handle(caller, request, body)
+        if isinstance(handler, CachedRead):
+            cached = handler.cached(caller, request)
+            if cached is not None:
+                return cached
+            handler = handler.compute
         with self.database.snapshot() as connection:  # one snapshot for every read of a request
-            scheme, _, key = request.headers.get("authorization", "").partition(" ")
-            caller = authenticate(connection, key.strip()) if scheme.lower() == "bearer" else None
-            if caller is None:
-                return authentication_failed()
-            handler = handlers.get(request.method)
-            if handler is None:
-                if not handlers:
-                    return not_found(request.url.path)
-                return method_not_allowed(request.method, list(handlers))
-            if not isinstance(handler, Write):
-                return handler(connection, caller, request)
-        return handler.handle(caller, request, body)
+            return handler(connection, current_caller(connection, caller), request)
+
+    def cached_page(self, caller: Caller, request: Request) -> Response | None:
+        page = self.pages.get(self._page_key(caller, request))
+        return None if page is None else Response(page, media_type="application/json")
 
     def list_phone_numbers(
         self, connection: Connection, caller: Caller, request: Request
     ) -> Response:
-        query_string = request.scope["query_string"].decode("latin-1")
-        key = (caller.account_id, caller.data_version, query_string)
-        page = self.pages.get(key)
-        if page is not None:
-            return Response(page, media_type="application/json")
         response = list_endpoint(
             connection,
             caller,
-            query_string,
+            request.scope["query_string"].decode("latin-1"),
             profiles=self.profiles,
             counts=self.counts,
             indexes=self.indexes,
         )
         if response.status_code == 200 and not self.profiles.failing:
-            self.pages.put(key, bytes(response.body))
+            self.pages.put(self._page_key(caller, request), bytes(response.body))
         return response
+
+    @staticmethod
+    def _page_key(caller: Caller, request: Request) -> tuple[int, int, bytes]:
+        return (caller.account_id, caller.data_version, request.scope["query_string"])
 
     def retrieve_phone_number(
         self, connection: Connection, caller: Caller, request: Request
@@ -192,7 +211,11 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/v2/openapi.json", api.openapi_document, methods=["GET"]),
-        Route("/v2/phone_numbers", api.endpoint(GET=api.list_phone_numbers), methods=EVERY_METHOD),
+        Route(
+            "/v2/phone_numbers",
+            api.endpoint(GET=CachedRead(api.cached_page, api.list_phone_numbers)),
+            methods=EVERY_METHOD,
+        ),
         Route(
             "/v2/phone_numbers/{id}",
             api.endpoint(

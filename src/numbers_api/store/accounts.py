@@ -91,6 +91,14 @@ def authenticate(connection: Connection, key: str) -> Caller | None:
     return None if row is None else Caller(int(row[0]), int(row[1]))
 
 
+def current_caller(connection: Connection, caller: Caller) -> Caller:
+    """The caller at the data version `connection`'s snapshot sees."""
+    row = connection.execute(
+        "SELECT data_version FROM accounts WHERE id = ?", (caller.account_id,)
+    ).fetchone()
+    return Caller(caller.account_id, int(row[0]))
+
+
 def bump_data_version(connection: Connection, account: int) -> None:
     """Called by every write to an account's numbers, in the writing transaction."""
     connection.execute(
