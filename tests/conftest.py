@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from numbers_api.http.app import create_app
 from numbers_api.settings import Settings
 from numbers_api.store.database import Database
-from numbers_api.store.number_index import IndexMode
+from numbers_api.store.number_index import IndexMode, NumberIndexes
 from tests.support.contract import validate_response
 from tests.support.databases import ON_POSTGRESQL, POSTGRESQL_URL, fresh_database_url
 from tests.support.factories import Inventory
@@ -94,6 +94,11 @@ class ApiClient:
         )
         self.check(response)
         return response
+
+    def indexes(self) -> NumberIndexes:
+        """The app's in-memory indexes, to see which are built."""
+        indexes: NumberIndexes = self.client.app.state.api.indexes  # type: ignore[attr-defined]
+        return indexes
 
     @staticmethod
     def check(response: httpx.Response) -> None:

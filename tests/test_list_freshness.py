@@ -3,9 +3,12 @@ request was answered before."""
 
 from __future__ import annotations
 
+import time
+
 from numbers_api.store.accounts import reset_account
 from numbers_api.store.database import Database
-from tests.conftest import ApiClient
+from numbers_api.store.number_index import IndexMode
+from tests.conftest import ApiClient, make_client
 from tests.support.factories import Inventory, number_record
 
 LIST = "/v2/phone_numbers"
@@ -49,3 +52,30 @@ def test_another_accounts_import_does_not_change_an_answer(
     before = api.get(LIST, key, "").json()
     inventory.load("other", [number_record()])
     assert api.get(LIST, key, "").json() == before
+
+
+def wait_for_index(api: ApiClient, key: str, account_numbers: int) -> None:
+    """Until the background build of the account's current index is in place."""
+    indexes = api.indexes()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready = [i for i in indexes.ready() if len(i.ids) == account_numbers]
+        if ready:
+            return
+        total(api, key, "")  # a request is what asks for a build
+        time.sleep(0.05)
+    raise AssertionError("the index was not built within 30 s")
+
+
+def test_with_background_indexes_a_write_shows_at_once_and_the_index_catches_up(
+    database_url: str, inventory: Inventory
+) -> None:
+    api = make_client(database_url, index_mode=IndexMode.BACKGROUND)
+    key = inventory.account("owner")
+    inventory.load("owner", [number_record(tags=["x"]) for _ in range(3)])
+    wait_for_index(api, key, 3)
+    assert total(api, key, "filter[tag]=x&page[size]=1") == 3
+    inventory.load("owner", [number_record(tags=["x"])])
+    assert total(api, key, "filter[tag]=x&page[size]=2") == 4  # through SQL, while it rebuilds
+    wait_for_index(api, key, 4)
+    assert total(api, key, "filter[tag]=x&page[size]=3") == 4  # through the new index

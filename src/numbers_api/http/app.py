@@ -233,6 +233,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes, exception_handlers={Exception: internal_error}, lifespan=_lifespan
     )
+    app.state.api = api
     app.add_middleware(RequestLog)
     return app
 

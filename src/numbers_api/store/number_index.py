@@ -381,6 +381,11 @@ class NumberIndexes:
             ).start()
         return None
 
+    def ready(self) -> list[AccountIndex]:
+        """The indexes held now, whatever their versions."""
+        with self._lock:
+            return list(self._indexes.values())
+
     def _build(self, account_id: int) -> None:
         try:
             with self.database.snapshot() as connection:
