@@ -57,6 +57,22 @@ class Connection:
             return self.raw.execute(sql, parameters)
         return self.raw.execute(_psycopg_sql(sql), parameters)
 
+    def batches(self, sql: str, parameters: Sequence[Any], size: int) -> Iterator[list[Any]]:
+        """The rows of a large result, `size` at a time, never all in memory: on PostgreSQL
+        through a server-side cursor (a plain one receives the whole result first), so the
+        connection must be inside a transaction."""
+        if isinstance(self.raw, sqlite3.Connection):
+            cursor: Any = self.raw.execute(sql, parameters)
+        else:
+            cursor = self.raw.cursor(name="numbers_api_batches")
+            cursor.itersize = size
+            cursor.execute(_psycopg_sql(sql), parameters)
+        try:
+            while batch := cursor.fetchmany(size):
+                yield batch
+        finally:
+            cursor.close()
+
     def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Many rows into a table: COPY on PostgreSQL, a prepared INSERT on SQLite."""
         if isinstance(self.raw, sqlite3.Connection):

@@ -238,9 +238,9 @@ def build_index(connection: Connection, caller: Caller) -> AccountIndex:
     read_ids, created, purchased = array.array("q"), array.array("q"), array.array("q")
     numbers: list[npt.NDArray[np.bytes_]] = []
     columns = {f: _Codes() for f in EQUALITY_FIELDS}
-    cursor = connection.execute(_ROWS, (caller.account_id,))
-    while batch := cursor.fetchmany(_BATCH):  # a batch at a time: a million rows of objects
-        transposed = list(zip(*batch, strict=True))  # would take gigabytes
+    # A batch at a time: a million rows as Python objects would take gigabytes.
+    for batch in connection.batches(_ROWS, (caller.account_id,), _BATCH):
+        transposed = list(zip(*batch, strict=True))
         read_ids.extend(transposed[0])
         created.extend(transposed[1])
         numbers.append(np.array(transposed[2], dtype=np.bytes_))
@@ -261,10 +261,13 @@ def build_index(connection: Connection, caller: Caller) -> AccountIndex:
     ids = row_ids[row_at]
     phone_numbers = (np.concatenate(numbers) if numbers else np.array([], np.bytes_))[row_at]
 
-    tag_rows = connection.execute(_TAGS, (caller.account_id,)).fetchall()
     tag_codes = _Codes()
-    tag_codes.extend([tag for tag, _ in tag_rows])
-    tagged_ids = np.array([number for _, number in tag_rows], dtype=np.int64)
+    tagged = array.array("q")
+    for batch in connection.batches(_TAGS, (caller.account_id,), _BATCH):
+        tags_, numbers_ = zip(*batch, strict=True)
+        tag_codes.extend(tags_)
+        tagged.extend(numbers_)
+    tagged_ids = np.frombuffer(tagged, dtype=np.int64)
     tag_positions = position_of_row[np.searchsorted(row_ids, tagged_ids)]  # ids were read sorted
     tags = _group(tag_codes.array(), tag_codes.code_of, tag_positions)
     names = {
