@@ -91,12 +91,17 @@ def authenticate(connection: Connection, key: str) -> Caller | None:
     return None if row is None else Caller(int(row[0]), int(row[1]))
 
 
+def data_version(connection: Connection, account: int) -> int:
+    """The account's data version, as `connection`'s snapshot sees it."""
+    row = connection.execute(
+        "SELECT data_version FROM accounts WHERE id = ?", (account,)
+    ).fetchone()
+    return int(row[0])
+
+
 def current_caller(connection: Connection, caller: Caller) -> Caller:
     """The caller at the data version `connection`'s snapshot sees."""
-    row = connection.execute(
-        "SELECT data_version FROM accounts WHERE id = ?", (caller.account_id,)
-    ).fetchone()
-    return Caller(caller.account_id, int(row[0]))
+    return Caller(caller.account_id, data_version(connection, caller.account_id))
 
 
 def bump_data_version(connection: Connection, account: int) -> None:

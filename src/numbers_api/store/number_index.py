@@ -42,7 +42,7 @@ from numbers_api.query.conditions import (
     TextMatches,
 )
 from numbers_api.query.list_query import DEFAULT_ORDER, SORTS
-from numbers_api.store.accounts import Caller
+from numbers_api.store.accounts import Caller, data_version
 from numbers_api.store.database import Connection, Database
 
 log = logging.getLogger("numbers_api.index")
@@ -252,12 +252,12 @@ def build_index(connection: Connection, caller: Caller) -> AccountIndex:
     row_at = np.lexsort((row_ids, np.frombuffer(created, dtype=np.int64)))[::-1].astype(np.uint32)
     position_of_row = np.empty_like(row_at)
     position_of_row[row_at] = np.arange(len(row_at), dtype=np.uint32)
-    everything = np.arange(len(row_at), dtype=np.uint32)
+    positions = np.arange(len(row_at), dtype=np.uint32)
     values: dict[Field, dict[str | None, BitMap]] = {}
     codes: dict[Field, tuple[dict[Any, int], Positions]] = {}
     for field_, column in columns.items():
         codes[field_] = column.code_of, column.array()[row_at]
-        values[field_] = _group(codes[field_][1], column.code_of, everything)
+        values[field_] = _group(codes[field_][1], column.code_of, positions)
     ids = row_ids[row_at]
     phone_numbers = (np.concatenate(numbers) if numbers else np.array([], np.bytes_))[row_at]
 
@@ -276,15 +276,16 @@ def build_index(connection: Connection, caller: Caller) -> AccountIndex:
             "SELECT id, name_folded FROM connections WHERE account_id = ?", (caller.account_id,)
         )
     }
+    everything = BitMap(range(len(ids)))
     index = AccountIndex(
         account_id=caller.account_id,
         data_version=caller.data_version,
         ids=ids,
         phone_numbers=phone_numbers,
-        everything=BitMap(range(len(ids))),
+        everything=everything,
         values=values,
         tags=tags,
-        untagged=BitMap(range(len(ids))) - BitMap.union(BitMap(), *tags.values()),
+        untagged=everything - BitMap.union(BitMap(), *tags.values()),
         trigrams=_trigrams(phone_numbers),
         connection_names=names,
     )
@@ -315,7 +316,7 @@ def _trigrams(numbers: npt.NDArray[np.bytes_]) -> dict[int, BitMap]:
     for start in range(width - TRIGRAM + 1):
         window = slice(start, start + TRIGRAM)
         valid = np.flatnonzero(is_digit[:, window].all(axis=1)).astype(np.uint32)
-        d = digits[valid, start : start + TRIGRAM]
+        d = digits[valid, window]
         codes_by_offset.append((d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]).astype(np.uint32))
         positions_by_offset.append(valid)
     codes = np.concatenate(codes_by_offset)
@@ -392,11 +393,8 @@ class NumberIndexes:
     def _build(self, account_id: int) -> None:
         try:
             with self.database.snapshot() as connection:
-                row = connection.execute(
-                    "SELECT data_version FROM accounts WHERE id = ?", (account_id,)
-                ).fetchone()
-                if row is not None:
-                    self._keep(build_index(connection, Caller(account_id, int(row[0]))))
+                caller = Caller(account_id, data_version(connection, account_id))
+                self._keep(build_index(connection, caller))
         except Exception:
             log.exception("building the index of account %d failed", account_id)
         finally:
