@@ -27,9 +27,63 @@ from tests.support.factories import Inventory
 # The served paths whose answers are checked against the contract: (pattern, the spec's path).
 CONTRACT_PATHS = (
     (re.compile(r"/v2/phone_numbers"), "/phone_numbers"),
+    # Before /phone_numbers/{id}, which the first match would take them for.
+    (re.compile(r"/v2/phone_numbers/csv_downloads"), "/phone_numbers/csv_downloads"),
+    (re.compile(r"/v2/phone_numbers/csv_downloads/[^/]+"), "/phone_numbers/csv_downloads/{id}"),
+    (re.compile(r"/v2/phone_numbers/messaging"), "/phone_numbers/messaging"),
+    (re.compile(r"/v2/phone_numbers/[^/]+/messaging"), "/phone_numbers/{id}/messaging"),
+    *(
+        (re.compile(f"/v2/phone_numbers/jobs{kind}"), f"/phone_numbers/jobs{kind}")
+        for kind in (
+            "",
+            "/delete_phone_numbers",
+            "/update_phone_numbers",
+            "/update_emergency_settings",
+        )
+    ),
+    (re.compile(r"/v2/phone_numbers/jobs/[^/]+"), "/phone_numbers/jobs/{id}"),
+    (re.compile(r"/v2/phone_numbers/slim"), "/phone_numbers/slim"),
+    (re.compile(r"/v2/phone_numbers/voice"), "/phone_numbers/voice"),
+    (re.compile(r"/v2/phone_numbers/[^/]+/voice"), "/phone_numbers/{id}/voice"),
     (re.compile(r"/v2/phone_numbers/[^/]+"), "/phone_numbers/{id}"),
+    (
+        re.compile(r"/v2/phone_numbers/actions/verify_ownership"),
+        "/phone_numbers/actions/verify_ownership",
+    ),
+    (
+        re.compile(r"/v2/phone_numbers/[^/]+/actions/enable_emergency"),
+        "/phone_numbers/{id}/actions/enable_emergency",
+    ),
+    (
+        re.compile(r"/v2/phone_numbers/[^/]+/actions/bundle_status_change"),
+        "/phone_numbers/{id}/actions/bundle_status_change",
+    ),
+    (
+        re.compile(r"/v2/phone_numbers/[^/]+/voicemail"),
+        "/phone_numbers/{phone_number_id}/voicemail",
+    ),
 )
 CONTRACT_METHODS = {"/phone_numbers": {"GET"}, "/phone_numbers/{id}": {"GET", "PATCH", "DELETE"}}
+CONTRACT_METHODS.update(
+    {
+        "/phone_numbers/actions/verify_ownership": {"POST"},
+        "/phone_numbers/{id}/actions/enable_emergency": {"POST"},
+        "/phone_numbers/{id}/actions/bundle_status_change": {"PATCH"},
+        "/phone_numbers/{phone_number_id}/voicemail": {"GET", "POST", "PATCH"},
+        "/phone_numbers/csv_downloads": {"GET", "POST"},
+        "/phone_numbers/csv_downloads/{id}": {"GET"},
+        "/phone_numbers/messaging": {"GET"},
+        "/phone_numbers/{id}/messaging": {"GET", "PATCH"},
+        "/phone_numbers/jobs": {"GET"},
+        "/phone_numbers/jobs/delete_phone_numbers": {"POST"},
+        "/phone_numbers/jobs/update_phone_numbers": {"POST"},
+        "/phone_numbers/jobs/update_emergency_settings": {"POST"},
+        "/phone_numbers/jobs/{id}": {"GET"},
+        "/phone_numbers/slim": {"GET"},
+        "/phone_numbers/voice": {"GET"},
+        "/phone_numbers/{id}/voice": {"GET", "PATCH"},
+    }
+)
 
 
 def contract_path(path: str) -> str | None:

@@ -28,6 +28,7 @@ from numbers_api.importing.run import ImportReport, import_file, import_records
 from numbers_api.store.database import Database
 from tests.conftest import ApiClient
 from tests.support.contract import CONTRACT_URI, documents
+from tests.support.databases import ON_POSTGRESQL
 from tests.support.factories import Inventory
 
 LIST = "/v2/phone_numbers"
@@ -937,6 +938,104 @@ def test_one_duplicate_after_several_batches_writes_nothing(owner: Owner) -> Non
     records.append({"phone_number": number(5)})
     report = import_records(owner.database, "owner", enumerate(records, start=1), lambda *_: None)
     assert (report.ok, report.imported, report.bad_records) == (False, 0, 1)
+    assert owner.total() == 0
+
+
+def test_repeats_of_numbers_written_before_the_first_repeat_name_their_lines(
+    owner: Owner, inventory: Inventory
+) -> None:
+    # Records go in 5,000 at a time; the first repeat (line 6,002) stops the writing halfway
+    # through the second batch: the numbers before it are the file's own, not already stored.
+    inventory.account("other")
+    owner.run(owner.jsonl({"phone_number": number(70_000)}), "other").assert_imported(1)
+    records: list[Line] = [{"phone_number": number(n)} for n in range(12_000)]
+    records[6_001] = {"phone_number": number(6_000)}
+    records[9_000] = {"phone_number": number(5_500)}
+    records[9_500] = {"phone_number": number(100)}
+    records[11_000] = {"phone_number": number(70_000)}
+    outcome = owner.load(*records)
+    assert sorted(outcome.problems) == [
+        (6_002, "phone_number", f"repeats line 6001: {number(6_000)}"),
+        (9_001, "phone_number", f"repeats line 5501: {number(5_500)}"),
+        (9_501, "phone_number", f"repeats line 101: {number(100)}"),
+        (11_001, "phone_number", f"already in the database: {number(70_000)}"),
+    ]
+    assert owner.total() == 0
+
+
+def test_repeats_of_ids_written_before_the_first_repeat_name_their_lines(
+    owner: Owner, inventory: Inventory
+) -> None:
+    inventory.account("other")
+    stored = {"phone_number": number(70_000), "id": "99999"}
+    owner.run(owner.jsonl(stored), "other").assert_imported(1)
+    records: list[dict[str, Any]] = [
+        {"phone_number": number(n), "id": str(n + 1)} for n in range(12_000)
+    ]
+    records[6_001]["id"] = "6001"
+    records[9_000]["id"] = "42"
+    records[11_000]["id"] = "99999"
+    outcome = owner.load(*records)
+    assert sorted(outcome.problems) == [
+        (6_002, "id", "repeats line 6001: 6001"),
+        (9_001, "id", "repeats line 42: 42"),
+        (11_001, "id", "already in the database: 99999"),
+    ]
+    assert owner.total() == 0
+
+
+def test_repeats_after_a_bad_record_are_still_found(owner: Owner) -> None:
+    records: list[Line] = [{"phone_number": number(n)} for n in range(12_000)]
+    records[1] = {"phone_number": number(1), "status": "gone"}
+    records[11_000] = {"phone_number": number(7_000)}
+    outcome = owner.load(*records)
+    assert outcome.reported == [(2, "status"), (11_001, "phone_number")]
+    assert outcome.problems[1][2] == f"repeats line 7001: {number(7_000)}"
+    assert owner.total() == 0
+
+
+def test_last_record_naming_a_connection_gives_its_name_across_batches(owner: Owner) -> None:
+    records: list[dict[str, Any]] = [
+        {"phone_number": number(n), "connection_id": "c1", "messaging_profile_id": "p1"}
+        for n in range(12_000)
+    ]
+    records[0] |= {"connection_name": "First", "messaging_profile_name": "First"}
+    records[7_000] |= {"connection_name": "Second"}
+    records[11_000] |= {"messaging_profile_name": "Second"}
+    owner.load(*records).assert_imported(12_000)
+    item = owner.shown(number(11_999))
+    assert (item["connection_name"], item["messaging_profile_name"]) == ("Second", "Second")
+
+
+def _sqlite_schema(database: Database) -> list[tuple[Any, ...]]:
+    """The tables, indexes and triggers, and ANALYZE's statistics (run it first)."""
+    connection = database.connection()
+    found = connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    statistics = connection.execute("SELECT tbl, idx, stat FROM sqlite_stat1").fetchall()
+    return sorted(found) + sorted(statistics, key=repr)
+
+
+@pytest.mark.skipif(ON_POSTGRESQL, reason="SQLite's indexes are set aside during a large import")
+def test_a_large_import_leaves_the_schema_and_its_statistics_as_they_were(owner: Owner) -> None:
+    owner.load({"phone_number": number(79_999), "tags": ["a"]}).assert_imported(1)
+    owner.database.connection().execute("ANALYZE")
+    before = _sqlite_schema(owner.database)
+    records = ({"phone_number": number(n), "tags": ["b"]} for n in range(25_000))
+    owner.load(*records).assert_imported(25_000)
+    assert _sqlite_schema(owner.database) == before
+    assert set(owner.listed("filter[phone_number]=2024999")) == {number(24_999)}
+    assert owner.total() == 25_001
+    assert len(owner.listed("filter[tag]=a")) == 1
+
+
+@pytest.mark.skipif(ON_POSTGRESQL, reason="SQLite's indexes are set aside during a large import")
+def test_a_rejected_large_import_leaves_the_schema_as_it_was(owner: Owner) -> None:
+    owner.database.connection().execute("ANALYZE")
+    before = _sqlite_schema(owner.database)
+    records: list[Line] = [{"phone_number": number(n)} for n in range(25_000)]
+    records.append({"phone_number": number(3)})
+    assert owner.load(*records).reported == [(25_001, "phone_number")]
+    assert _sqlite_schema(owner.database) == before
     assert owner.total() == 0
 
 

@@ -4,8 +4,9 @@ pages."""
 
 from __future__ import annotations
 
-import itertools
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from numbers_api.store.database import Database
 from numbers_api.store.number_index import IndexMode
-from tests.conftest import make_client
+from tests.conftest import ApiClient, make_client
 from tests.support.databases import fresh_database_url
 from tests.support.factories import Inventory
 
@@ -168,7 +169,16 @@ def order_key(sort: str | None, number: Number) -> tuple[Any, ...]:
     return (getattr(number, sort), number.id)
 
 
-_database_counter = itertools.count()
+@contextmanager
+def serving(inventory: list[Number], index_mode: IndexMode) -> Iterator[tuple[ApiClient, str]]:
+    """The app on a fresh database holding the inventory in account `owner`, and its key."""
+    with tempfile.TemporaryDirectory() as folder, fresh_database_url(Path(folder)) as url:
+        database = Database(url)
+        stock = Inventory(database)
+        key = stock.account("owner")
+        stock.load("owner", [n.record() for n in inventory])
+        yield make_client(url, index_mode=index_mode), key
+        database.close()
 
 
 @pytest.mark.parametrize("index_mode", [IndexMode.INLINE, IndexMode.OFF], ids=["index", "sql"])
@@ -184,12 +194,7 @@ def test_list_agrees_with_the_reference(
     inventory: list[Number],
     queries: list[tuple[dict[str, str], str | None, int, int]],
 ) -> None:
-    with tempfile.TemporaryDirectory() as folder, fresh_database_url(Path(folder)) as url:
-        database = Database(url)
-        stock = Inventory(database)
-        key = stock.account("owner")
-        stock.load("owner", [n.record() for n in inventory])
-        api = make_client(url, index_mode=index_mode)
+    with serving(inventory, index_mode) as (api, key):
         for query, sort, page_number, page_size in queries:
             params = {**query, "page[number]": str(page_number), "page[size]": str(page_size)}
             if sort is not None:
@@ -206,4 +211,3 @@ def test_list_agrees_with_the_reference(
                 str(n.id) for n in expected[start : start + page_size]
             ]
             assert body["meta"]["total_results"] == len(expected)
-        database.close()

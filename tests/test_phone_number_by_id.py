@@ -309,6 +309,18 @@ def test_delete_answers_the_number_as_deleted(client: ApiClient, key: str) -> No
     assert {k: v for k, v in deleted.items() if k not in ("status", "updated_at")} == kept
 
 
+@pytest.mark.parametrize(
+    ("stored", "answered"), [("tollfree", "toll_free"), ("shortcode", None), ("mobile", "mobile")]
+)
+def test_delete_answers_a_legacy_number_type_as_the_deleted_schema_allows(
+    client: ApiClient, inventory: Inventory, stored: str, answered: str | None
+) -> None:
+    key = inventory.account("legacy")
+    inventory.load("legacy", [number_record(id="3001", phone_number_type=stored)])
+    deleted = data(client.request("DELETE", path("3001"), key))
+    assert deleted.get("phone_number_type") == answered
+
+
 def test_a_deleted_number_is_gone_from_every_list_and_lookup(api: ApiClient, key: str) -> None:
     assert api.get(LIST, key).json()["meta"]["total_results"] == 2
     assert listed_ids(api, key, "filter[tag]=old") == [MINE]

@@ -13,9 +13,13 @@ import uvicorn
 
 from numbers_api import __version__
 from numbers_api.demo import demo_records
+from numbers_api.exporting.run import UnsupportedExportFile, export_file
 from numbers_api.importing.readers import UnsupportedFile
 from numbers_api.importing.run import import_file, import_records, print_problem
 from numbers_api.logs import configure_logging
+from numbers_api.query.csv_download_query import filter_arguments, filter_conditions
+from numbers_api.query.errors import InvalidQuery
+from numbers_api.query.filters import PHONE_NUMBER_FILTERS
 from numbers_api.settings import (
     DATABASE_URL_VARIABLE,
     FAULTS_VARIABLE,
@@ -45,6 +49,9 @@ EPILOG = f"""\
 environment:
   {DATABASE_URL_VARIABLE}   database URL when --database-url is not given
   {FAULTS_VARIABLE}         'messaging_profiles' makes every messaging-profile load fail (serve)
+                            'slow_csv_downloads': each 5,000 numbers of a CSV download take
+                            2 s more (serve; comma-separate several faults)
+                            'slow_jobs': each number of a bulk job waits 0.25 s first (serve)
   {INDEX_VARIABLE}          background (default): each worker keeps an in-memory index of
                             each account it serves, built on a thread while SQL answers;
                             inline: built by the request that needs it; off: SQL only (serve)
@@ -90,6 +97,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument("file", metavar="FILE", type=Path, help="a .jsonl or .csv file")
     load.add_argument("--account", required=True, metavar="NAME", help="the account to load into")
+
+    export = commands.add_parser(
+        "export",
+        help="write an account's numbers to a .csv or .jsonl file (the inverse of import)",
+        description="Write the numbers of account NAME (those the filters match; all, without\n"
+        "filters) to FILE, in the format its extension names. `numbers-api import` reads the\n"
+        "file back: imported into an empty database, it gives the same numbers, field by\n"
+        "field. The numbers are read in one snapshot, as they were when the export began;\n"
+        "the file appears only once complete. See docs/export.md.",
+        epilog="filters, as on GET /v2/phone_numbers (each --filter once; they combine with AND):\n"
+        "  --filter 'filter[tag]=sales'   or the same without filter[...]: --filter tag=sales\n"
+        "  --filter 'voice.connection_name[contains]=desk' --filter status=active\n"
+        "  values are taken literally: --filter phone_number=+1970 keeps its +",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument(
+        "file",
+        metavar="FILE",
+        type=Path,
+        help="a .csv or .jsonl file to write (replaced if it exists)",
+    )
+    export.add_argument("--account", required=True, metavar="NAME", help="the account to export")
+    export.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="FILTER",
+        help="only numbers this list filter matches, e.g. 'filter[status]=active' (repeatable)",
+    )
+    export.add_argument(
+        "--csv-format",
+        choices=("V1", "V2"),
+        default="V2",
+        help="the columns of a .csv file: V2 (default) has every field; V1 leaves out "
+        "usage_payment_method, as the API's V1 CSV downloads do",
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -151,6 +194,8 @@ def run_command(database: Database, args: argparse.Namespace) -> int:
             print("revoked")
         elif args.command == "import":
             return import_command(database, args.file, args.account)
+        elif args.command == "export":
+            return export_command(database, args)
         elif args.command == "demo":
             return demo_command(database, args.numbers, args.seed)
     except AccountError as error:
@@ -180,6 +225,44 @@ def import_command(database: Database, path: Path, account: str) -> int:
         )
         return 1
     print(f"imported {report.imported:,} numbers into {account!r} in {report.seconds:.1f} s")
+    return 0
+
+
+def export_command(database: Database, args: argparse.Namespace) -> int:
+    try:
+        conditions = filter_conditions(filter_arguments(args.filter), PHONE_NUMBER_FILTERS)
+    except InvalidQuery as invalid:
+        for error in invalid.errors:
+            print(f"numbers-api: {error.parameter}: {error.detail}", file=sys.stderr)
+        return 2
+    progress = sys.stderr if sys.stderr.isatty() else None
+    try:
+        report = export_file(
+            database,
+            args.account,
+            args.file,
+            conditions,
+            csv_format=args.csv_format,
+            progress_to=progress,
+        )
+    except (UnsupportedExportFile, OSError) as error:
+        print(f"numbers-api: {error}", file=sys.stderr)
+        return 2
+    if progress:
+        progress.write("\n")
+    if not report.ok:
+        for number in report.split_tags:
+            print(f"{number}: tags: a tag holds ';', which a CSV cell cannot keep", file=sys.stderr)
+        print(
+            f"export failed: {len(report.split_tags):,} numbers have such tags; nothing was "
+            "written (export to a .jsonl file instead)",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"exported {report.exported:,} numbers of {args.account!r} to {args.file} "
+        f"in {report.seconds:.1f} s"
+    )
     return 0
 
 

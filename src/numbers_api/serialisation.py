@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from numbers_api.domain import PhoneNumber
+from numbers_api.domain import (
+    MESSAGING_FEATURES,
+    VOICE_SETTINGS,
+    MessagingSettings,
+    PhoneNumber,
+    messaging_number_type,
+)
 
 Json = dict[str, Any]
 
@@ -59,6 +66,103 @@ def phone_number_detailed(number: PhoneNumber, profile_names: dict[str, str | No
             None if profile_id is None else profile_names.get(profile_id)
         )
     return item
+
+
+# The properties of `PhoneNumberDetailed` that `SlimPhoneNumberDetailed` has too.
+SLIM_PROPERTIES = (
+    "id",
+    "record_type",
+    "phone_number",
+    "country_iso_alpha2",
+    "status",
+    "external_pin",
+    "connection_id",
+    "customer_reference",
+    "billing_group_id",
+    "emergency_enabled",
+    "emergency_address_id",
+    "emergency_status",
+    "call_forwarding_enabled",
+    "cnam_listing_enabled",
+    "caller_id_name_enabled",
+    "call_recording_enabled",
+    "t38_fax_gateway_enabled",
+    "phone_number_type",
+    "inbound_call_screening",
+    "purchased_at",
+    "created_at",
+    "updated_at",
+    "hd_voice_enabled",
+)
+
+
+def slim_phone_number(number: PhoneNumber, *, connection: bool, tags: bool) -> Json:
+    """A `SlimPhoneNumberDetailed`, with `connection_name` and `tags` only when asked for; a
+    property without a value is left out (the schema allows no null)."""
+    detailed = phone_number_detailed(number, None)
+    shown = [*SLIM_PROPERTIES]
+    if connection:
+        shown.append("connection_name")
+    if tags:
+        shown.append("tags")
+    return {name: detailed[name] for name in shown if detailed[name] is not None}
+
+
+def phone_number_with_voice_settings(number: PhoneNumber, settings: Mapping[str, object]) -> Json:
+    """A `PhoneNumberWithVoiceSettings`; `settings` holds the columns of `VOICE_SETTINGS`. A
+    property without a value is left out (the schema allows no null)."""
+    item: Json = {
+        "id": str(number.id),
+        "record_type": "voice_settings",
+        "phone_number": number.phone_number,
+        "connection_id": number.connection_id,
+        "customer_reference": number.customer_reference,
+    }
+    for setting in VOICE_SETTINGS:
+        value = settings[setting.column]
+        group = item if setting.group is None else item.setdefault(setting.group, {})
+        group[setting.name] = bool(value) if setting.is_boolean else value
+    item["emergency"] = {
+        "emergency_enabled": bool(number.emergency_enabled),
+        "emergency_address_id": number.emergency_address_id,
+        "emergency_status": number.emergency_status,
+    }
+    return _without_nulls(item)
+
+
+def _without_nulls(item: Json) -> Json:
+    return {
+        name: _without_nulls(value) if isinstance(value, dict) else value
+        for name, value in item.items()
+        if value is not None
+    }
+
+
+def phone_number_with_messaging_settings(settings: MessagingSettings) -> Json:
+    """A `PhoneNumberWithMessagingSettings`: every property but `organization_id` (there are no
+    organizations here); `traffic_type` and `features` follow from the product."""
+    number = settings.number
+    return {
+        "record_type": "messaging_settings",
+        "id": str(number.id),
+        "phone_number": number.phone_number,
+        "messaging_profile_id": number.messaging_profile_id,
+        "messaging_product": settings.messaging_product,
+        "traffic_type": settings.messaging_product,
+        "eligible_messaging_products": settings.eligible_messaging_products,
+        "features": MESSAGING_FEATURES[settings.messaging_product],
+        "health": {
+            "message_count": settings.message_count,
+            "inbound_outbound_ratio": settings.inbound_outbound_ratio,
+            "success_ratio": settings.success_ratio,
+            "spam_ratio": settings.spam_ratio,
+        },
+        "country_code": number.country_iso_alpha2,
+        "type": messaging_number_type(number.phone_number_type),
+        "tags": number.tags,
+        "created_at": format_timestamp(number.created_at),
+        "updated_at": format_timestamp(number.updated_at),
+    }
 
 
 def pagination_meta(page_number: int, page_size: int, total_results: int) -> Json:

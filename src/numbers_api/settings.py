@@ -12,8 +12,9 @@ DATABASE_URL_VARIABLE = "NUMBERS_API_DATABASE_URL"
 FAULTS_VARIABLE = "NUMBERS_API_FAULTS"
 CEILING_VARIABLE = "NUMBERS_API_BENCH_CEILING"
 INDEX_VARIABLE = "NUMBERS_API_INDEX"
-# Components that NUMBERS_API_FAULTS can make fail, so that clients can test their handling.
-KNOWN_FAULTS = frozenset({"messaging_profiles"})
+# Components that NUMBERS_API_FAULTS can make fail (or slow: bulk jobs, CSV downloads), so that
+# clients can test their handling.
+KNOWN_FAULTS = frozenset({"messaging_profiles", "slow_jobs", "slow_csv_downloads"})
 
 
 class SettingsError(ValueError):

@@ -31,6 +31,24 @@ MAX_EXAMPLES = 200
 NUMBERS = 48
 # Schemathesis's own default for `positive_data_acceptance`.
 ACCEPTANCE_STATUSES = ("2xx", "3xx", "401", "403", "404", "409", "429", "5xx")
+# Operations that may answer a schema-valid request 422, for state no schema can describe.
+MAY_REFUSE_VALID_REQUESTS = (
+    # A connection_id naming a connection the account does not have (code 10013).
+    "PATCH /phone_numbers/{id}",
+    # A number already in another bundle.
+    "PATCH /phone_numbers/{id}/actions/bundle_status_change",
+    # Voicemail settings that an earlier case already created.
+    "POST /phone_numbers/{phone_number_id}/voicemail",
+    # An unknown connection_id (10013), or a CNAM listing enabled for a number without details.
+    "PATCH /phone_numbers/{id}/voice",
+    # A messaging profile the account lacks (10013), or a product the number is not eligible for.
+    "PATCH /phone_numbers/{id}/messaging",
+    # The account's limit of open jobs; for updates also an unknown connection_id (10013), a
+    # filter that selects no number, or numbers given neither in the body nor by filters.
+    "POST /phone_numbers/jobs/delete_phone_numbers",
+    "POST /phone_numbers/jobs/update_phone_numbers",
+    "POST /phone_numbers/jobs/update_emergency_settings",
+)
 
 STATUSES = (
     "active",
@@ -125,15 +143,14 @@ def published_schema(live_server: LiveServer, live_inventory: Inventory) -> sche
             "checks": {"enabled": True},
             "operations": [
                 {
-                    # A schema-valid connection_id names a connection the account may not have
-                    # (422, code 10013): no schema can say which connections an account has.
-                    "include-name": "PATCH /phone_numbers/{id}",
+                    "include-name": name,
                     "checks": {
                         "positive_data_acceptance": {
                             "expected-statuses": [*ACCEPTANCE_STATUSES, "422"]
                         }
                     },
                 }
+                for name in MAY_REFUSE_VALID_REQUESTS
             ],
             "phases": {
                 "examples": {"enabled": True, "fill-missing": True},

@@ -6,6 +6,8 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from numbers_api.importing.run import import_records
 from numbers_api.store.accounts import create_account
 from numbers_api.store.database import Database
@@ -43,3 +45,13 @@ class Inventory:
             lambda line, field, reason: problems.append((line, field, reason)),
         )
         assert report.ok, problems
+
+    def measure_messaging(self, number_id: str, **columns: Any) -> None:
+        """Set messaging columns that Telnyx measures and no import record carries
+        (`eligible_messaging_products`, `message_count`, the ratios)."""
+        values = [orjson.dumps(v).decode() if isinstance(v, list) else v for v in columns.values()]
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        with self.database.transaction() as connection:
+            connection.execute(
+                f"UPDATE phone_numbers SET {assignments} WHERE id = ?", [*values, int(number_id)]
+            )

@@ -19,6 +19,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from numbers_api.cache import LruCache
+from numbers_api.exporting.downloads import DownloadRunner
+from numbers_api.http import actions, csv_downloads, jobs, messaging, voice, voicemail
 from numbers_api.http.ceiling import ceiling
 from numbers_api.http.errors import (
     authentication_failed,
@@ -28,6 +30,8 @@ from numbers_api.http.errors import (
 )
 from numbers_api.http.phone_number import delete_endpoint, retrieve_endpoint, update_endpoint
 from numbers_api.http.phone_numbers import list_endpoint
+from numbers_api.http.slim import slim_list_endpoint
+from numbers_api.jobs.runner import SLOW_JOB_SECONDS, JobRunner
 from numbers_api.logs import configure_logging
 from numbers_api.serialisation import encode
 from numbers_api.settings import Settings
@@ -81,6 +85,12 @@ class Api:
         self.pages: LruCache[bytes] = LruCache(PAGE_CACHE_BYTES, size=len)
         self.counts: LruCache[int] = LruCache(COUNT_CACHE_ENTRIES)
         self.indexes = NumberIndexes(self.database, settings.index_mode)
+        self.downloads = DownloadRunner(
+            self.database, pause_seconds=2.0 if "slow_csv_downloads" in settings.faults else 0.0
+        )
+        self.jobs = JobRunner(
+            self.database, delay_seconds=SLOW_JOB_SECONDS if "slow_jobs" in settings.faults else 0
+        )
 
     def endpoint(self, **handlers: Handler | Write | CachedRead) -> Callable[[Request], Any]:
         """An authenticated endpoint: 401 before anything else, then 405 or the method's handler."""
@@ -137,8 +147,41 @@ class Api:
         return response
 
     @staticmethod
-    def _page_key(caller: Caller, request: Request) -> tuple[int, int, bytes]:
-        return (caller.account_id, caller.data_version, request.scope["query_string"])
+    def _page_key(caller: Caller, request: Request) -> tuple[int, int, str, bytes]:
+        # The path too: the lists under /v2/phone_numbers take the same query strings.
+        path: str = request.scope["path"]
+        return (caller.account_id, caller.data_version, path, request.scope["query_string"])
+
+    def _kept_page(self, caller: Caller, request: Request, response: Response) -> Response:
+        if response.status_code == 200:
+            self.pages.put(self._page_key(caller, request), bytes(response.body))
+        return response
+
+    def slim_list_phone_numbers(
+        self, connection: Connection, caller: Caller, request: Request
+    ) -> Response:
+        query_string = request.scope["query_string"].decode("latin-1")
+        response = slim_list_endpoint(
+            connection, caller, query_string, counts=self.counts, indexes=self.indexes
+        )
+        return self._kept_page(caller, request, response)
+
+    def list_voice_settings(
+        self, connection: Connection, caller: Caller, request: Request
+    ) -> Response:
+        query_string = request.scope["query_string"].decode("latin-1")
+        response = voice.list_endpoint(
+            connection, caller, query_string, counts=self.counts, indexes=self.indexes
+        )
+        return self._kept_page(caller, request, response)
+
+    def retrieve_voice_settings(
+        self, connection: Connection, caller: Caller, request: Request
+    ) -> Response:
+        return voice.retrieve_endpoint(connection, caller, request.path_params["id"])
+
+    def update_voice_settings(self, caller: Caller, request: Request, body: bytes) -> Response:
+        return voice.update_endpoint(self.database, caller, request.path_params["id"], body)
 
     def retrieve_phone_number(
         self, connection: Connection, caller: Caller, request: Request
@@ -152,6 +195,114 @@ class Api:
 
     def delete_phone_number(self, caller: Caller, request: Request, body: bytes) -> Response:
         return delete_endpoint(self.database, caller, request.path_params["id"], self.profiles)
+
+    def list_messaging_settings(
+        self, connection: Connection, caller: Caller, request: Request
+    ) -> Response:
+        return messaging.list_endpoint(
+            connection,
+            caller,
+            request.scope["query_string"].decode("latin-1"),
+            counts=self.counts,
+            indexes=self.indexes,
+        )
+
+    def retrieve_messaging_settings(
+        self, connection: Connection, caller: Caller, request: Request
+    ) -> Response:
+        return messaging.retrieve_endpoint(connection, caller, request.path_params["id"])
+
+    def update_messaging_settings(self, caller: Caller, request: Request, body: bytes) -> Response:
+        return messaging.update_endpoint(
+            self.database, caller, request.path_params["id"], body, self.profiles
+        )
+
+    def enable_emergency(self, caller: Caller, request: Request, body: bytes) -> Response:
+        return actions.enable_emergency_endpoint(
+            self.database, caller, request.path_params["id"], body
+        )
+
+    def change_bundle_status(self, caller: Caller, request: Request, body: bytes) -> Response:
+        return actions.bundle_status_change_endpoint(
+            self.database, caller, request.path_params["id"], body
+        )
+
+    def verify_ownership(self, caller: Caller, request: Request, body: bytes) -> Response:
+        return actions.verify_ownership_endpoint(self.database, caller, body)
+
+    def retrieve_voicemail(
+        self, connection: Connection, caller: Caller, request: Request
+    ) -> Response:
+        return voicemail.retrieve_endpoint(
+            connection, caller, request.path_params["phone_number_id"]
+        )
+
+    def create_voicemail(self, caller: Caller, request: Request, body: bytes) -> Response:
+        return voicemail.create_endpoint(
+            self.database, caller, request.path_params["phone_number_id"], body
+        )
+
+    def update_voicemail(self, caller: Caller, request: Request, body: bytes) -> Response:
+        return voicemail.update_endpoint(
+            self.database, caller, request.path_params["phone_number_id"], body
+        )
+
+    def create_csv_download(self, caller: Caller, request: Request, body: bytes) -> Response:
+        return csv_downloads.create_endpoint(
+            self.database,
+            caller,
+            request.scope["query_string"].decode("latin-1"),
+            str(request.base_url),
+            self.downloads.wake,
+        )
+
+    def list_csv_downloads(
+        self, connection: Connection, caller: Caller, request: Request
+    ) -> Response:
+        return csv_downloads.list_endpoint(
+            connection,
+            caller,
+            request.scope["query_string"].decode("latin-1"),
+            str(request.base_url),
+        )
+
+    def retrieve_csv_download(
+        self, connection: Connection, caller: Caller, request: Request
+    ) -> Response:
+        return csv_downloads.retrieve_endpoint(
+            connection, caller, request.path_params["id"], str(request.base_url)
+        )
+
+    def csv_download_file(
+        self, connection: Connection, caller: Caller, request: Request
+    ) -> Response:
+        return csv_downloads.file_endpoint(
+            connection, caller, request.path_params["id"], self.database
+        )
+
+    def create_delete_job(self, caller: Caller, request: Request, body: bytes) -> Response:
+        return self._started(jobs.delete_job_endpoint(self.database, caller, body))
+
+    def create_update_job(self, caller: Caller, request: Request, body: bytes) -> Response:
+        query_string = request.scope["query_string"].decode("latin-1")
+        return self._started(
+            jobs.update_job_endpoint(self.database, caller, query_string, body, self.counts)
+        )
+
+    def create_emergency_job(self, caller: Caller, request: Request, body: bytes) -> Response:
+        return self._started(jobs.emergency_job_endpoint(self.database, caller, body))
+
+    def _started(self, response: Response) -> Response:
+        if response.status_code == 202:  # a job was made: this worker's runner takes it at once
+            self.jobs.wake()
+        return response
+
+    def list_jobs(self, connection: Connection, caller: Caller, request: Request) -> Response:
+        query_string = request.scope["query_string"].decode("latin-1")
+        return jobs.list_jobs_endpoint(connection, caller, query_string)
+
+    def retrieve_job(self, connection: Connection, caller: Caller, request: Request) -> Response:
+        return jobs.retrieve_job_endpoint(connection, caller, request.path_params["id"])
 
     async def openapi_document(self, request: Request) -> Response:
         return Response(self.openapi, media_type="application/json")
@@ -203,7 +354,14 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     # Each thread holds its own database connection and page cache; with 2 cores, more threads
     # than this only add memory and lock contention.
     anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS_PER_WORKER
+    downloads: DownloadRunner = app.state.api.downloads
+    downloads.start()
+    job_runner: JobRunner = app.state.api.jobs
+    job_runner.start()
     yield
+    # Off the event loop: stopping waits for the runner to give its download back.
+    await anyio.to_thread.run_sync(downloads.stop)
+    await anyio.to_thread.run_sync(job_runner.stop)  # it lets go of an unfinished job
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -216,12 +374,108 @@ def create_app(settings: Settings) -> Starlette:
             api.endpoint(GET=CachedRead(api.cached_page, api.list_phone_numbers)),
             methods=EVERY_METHOD,
         ),
+        # Before /v2/phone_numbers/{id}, which would take `slim` or `voice` for an id.
+        Route(
+            "/v2/phone_numbers/slim",
+            api.endpoint(GET=CachedRead(api.cached_page, api.slim_list_phone_numbers)),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/voice",
+            api.endpoint(GET=CachedRead(api.cached_page, api.list_voice_settings)),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/{id}/voice",
+            api.endpoint(GET=api.retrieve_voice_settings, PATCH=Write(api.update_voice_settings)),
+            methods=EVERY_METHOD,
+        ),
+        # Before /v2/phone_numbers/{id}, which would take `jobs` for an id; the job types before
+        # /v2/phone_numbers/jobs/{id}.
+        Route(
+            "/v2/phone_numbers/jobs",
+            api.endpoint(GET=api.list_jobs),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/jobs/delete_phone_numbers",
+            api.endpoint(POST=Write(api.create_delete_job)),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/jobs/update_phone_numbers",
+            api.endpoint(POST=Write(api.create_update_job)),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/jobs/update_emergency_settings",
+            api.endpoint(POST=Write(api.create_emergency_job)),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/jobs/{id}",
+            api.endpoint(GET=api.retrieve_job),
+            methods=EVERY_METHOD,
+        ),
+        # Before /v2/phone_numbers/{id}, which would take `csv_downloads` for an id.
+        Route(
+            "/v2/phone_numbers/csv_downloads",
+            api.endpoint(GET=api.list_csv_downloads, POST=Write(api.create_csv_download)),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/csv_downloads/{id}",
+            api.endpoint(GET=api.retrieve_csv_download),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/csv_downloads/{id}/file",
+            api.endpoint(GET=api.csv_download_file),
+            methods=EVERY_METHOD,
+        ),
+        # Before /v2/phone_numbers/{id}, which would take `messaging` for an id.
+        Route(
+            "/v2/phone_numbers/messaging",
+            api.endpoint(GET=api.list_messaging_settings),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/{id}/messaging",
+            api.endpoint(
+                GET=api.retrieve_messaging_settings, PATCH=Write(api.update_messaging_settings)
+            ),
+            methods=EVERY_METHOD,
+        ),
         Route(
             "/v2/phone_numbers/{id}",
             api.endpoint(
                 GET=api.retrieve_phone_number,
                 PATCH=Write(api.update_phone_number),
                 DELETE=Write(api.delete_phone_number),
+            ),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/actions/verify_ownership",
+            api.endpoint(POST=Write(api.verify_ownership)),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/{id}/actions/enable_emergency",
+            api.endpoint(POST=Write(api.enable_emergency)),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/{id}/actions/bundle_status_change",
+            api.endpoint(PATCH=Write(api.change_bundle_status)),
+            methods=EVERY_METHOD,
+        ),
+        Route(
+            "/v2/phone_numbers/{phone_number_id}/voicemail",
+            api.endpoint(
+                GET=api.retrieve_voicemail,
+                POST=Write(api.create_voicemail),
+                PATCH=Write(api.update_voicemail),
             ),
             methods=EVERY_METHOD,
         ),

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 
-from numbers_api.domain import PhoneNumber
+from numbers_api.domain import CURRENT_NUMBER_TYPES, LEGACY_NUMBER_TYPES, PhoneNumber
 from numbers_api.http.errors import error_object, error_response, profiles_left_out
 from numbers_api.serialisation import encode, phone_number_detailed
 from numbers_api.store.accounts import Caller
@@ -75,22 +76,26 @@ def update_endpoint(
         return invalid.response
     try:
         with database.transaction() as connection:
-            number = update_number(connection, caller.account_id, number_id, changes, _now_ms())
+            number = update_number(connection, caller.account_id, number_id, changes, now_ms())
             if number is None:
                 return number_not_found(raw_id)
             return number_response(connection, caller, number, profiles)
     except UnknownConnection as unknown:
-        return error_response(
-            422,
-            [
-                error_object(
-                    "10013",
-                    "Missing association",
-                    f"connection_id {unknown.args[0]!r} is not a connection of this account.",
-                    pointer="/connection_id",
-                )
-            ],
-        )
+        return unknown_connection(unknown)
+
+
+def unknown_connection(unknown: UnknownConnection) -> Response:
+    return error_response(
+        422,
+        [
+            error_object(
+                "10013",
+                "Missing association",
+                f"connection_id {unknown.args[0]!r} is not a connection of this account.",
+                pointer="/connection_id",
+            )
+        ],
+    )
 
 
 def delete_endpoint(
@@ -101,12 +106,10 @@ def delete_endpoint(
         return invalid_id(raw_id)
     try:
         with database.transaction() as connection:
-            number = delete_number(connection, caller.account_id, number_id, _now_ms())
+            number = delete_number(connection, caller.account_id, number_id, now_ms())
             if number is None:
                 return number_not_found(raw_id)
-            # Telnyx's PhoneNumberDeletedDetailed allows no null: properties without a value are
-            # left out (none of them is required).
-            return number_response(connection, caller, number, profiles, leave_out_nulls=True)
+            return number_response(connection, caller, number, profiles, as_deleted=True)
     except DeletionLocked:
         return error_response(
             422,
@@ -130,34 +133,50 @@ def parse_id(raw_id: str) -> int | None:
 def parse_update(body: bytes) -> Changes:
     """The fields an `UpdatePhoneNumberRequest` body sets; raises InvalidBody with every mistake
     in it (422, each naming its field in `source.pointer`), or 400 if it is not JSON at all."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidBody(
-            error_response(
-                400, [error_object("10023", "Invalid JSON", "The request body is not valid JSON.")]
-            )
-        ) from None
-    if not isinstance(document, dict):
-        raise InvalidBody(_invalid([("", "The request body must be a JSON object.")]))
+    changes, problems = update_changes(json_object(body))
+    if problems:
+        raise InvalidBody(invalid_fields(problems))
+    return changes
+
+
+def update_changes(
+    document: Mapping[str, Any], schema: str = "UpdatePhoneNumberRequest"
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The changes a body's `UpdatePhoneNumberRequest` fields ask for, and (pointer, problem)
+    for each field that is not one of them or has a wrong value; `schema` names the body's."""
     changes: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
     for name, value in document.items():
-        problem = _field_problem(name, value)
+        problem = _field_problem(name, value, schema)
         if problem is not None:
-            problems.append((_pointer(name), problem))
+            problems.append((pointer(name), problem))
         elif name in DETACHABLE_FIELDS and value == "":
             changes[name] = None
         elif name == "tags":
             changes[name] = list(dict.fromkeys(value))  # a repeated tag is kept once
         else:
             changes[name] = value
-    if problems:
-        raise InvalidBody(_invalid(problems))
-    return changes
+    return changes, problems
 
 
-def _field_problem(name: str, value: object) -> str | None:
+def json_object(body: bytes, invalid_json_status: int = 400) -> dict[str, Any]:
+    """The body as a JSON object; raises InvalidBody: `invalid_json_status` (code 10023) if it is
+    not JSON at all, 422 if it is JSON but not an object."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidBody(
+            error_response(
+                invalid_json_status,
+                [error_object("10023", "Invalid JSON", "The request body is not valid JSON.")],
+            )
+        ) from None
+    if not isinstance(document, dict):
+        raise InvalidBody(invalid_fields([("", "The request body must be a JSON object.")]))
+    return document
+
+
+def _field_problem(name: str, value: object, schema: str) -> str | None:
     if name in READ_ONLY_FIELDS:
         return f"{name} is read-only."
     if name in UNSUPPORTED_FIELDS:
@@ -165,41 +184,48 @@ def _field_problem(name: str, value: object) -> str | None:
     if name == "hd_voice_enabled":
         return None if isinstance(value, bool) else f"{name} must be true or false."
     if name == "tags":
-        if isinstance(value, list) and all(_is_text(t) and t for t in value):
-            return None
-        return "tags must be an array of non-empty strings without NUL characters."
+        problem = tag_list(value)
+        return None if problem is None else f"tags {problem}."
     if name in TEXT_FIELDS:
-        return None if _is_text(value) else f"{name} must be a string without NUL characters."
-    return f"{name} is not a field of UpdatePhoneNumberRequest."
+        return None if is_text(value) else f"{name} must be a string without NUL characters."
+    return f"{name} is not a field of {schema}."
 
 
-def _is_text(value: object) -> bool:
+def tag_list(value: object) -> str | None:
+    """What is wrong with a body's list of tags, or None."""
+    if isinstance(value, list) and all(is_text(t) and t for t in value):
+        return None
+    return "must be an array of non-empty strings without NUL characters"
+
+
+def is_text(value: object) -> bool:
     # PostgreSQL cannot store NUL in text, so neither engine takes it.
     return isinstance(value, str) and "\x00" not in value
 
 
-def _pointer(name: str) -> str:
+def pointer(name: str) -> str:
     """The JSON pointer (RFC 6901) to a top-level member."""
     return "/" + name.replace("~", "~0").replace("/", "~1")
 
 
-def _invalid(problems: list[tuple[str, str]]) -> Response:
+def invalid_fields(problems: list[tuple[str, str]]) -> Response:
     return error_response(
         422,
         [error_object("10015", "Bad Request", detail, pointer=p) for p, detail in problems],
     )
 
 
-def invalid_id(raw_id: str) -> Response:
+def invalid_id(raw_id: str, *, status: int = 400, parameter: str = "id") -> Response:
+    """A malformed id in the path: 400, or the status the operation's contract has for it."""
     return error_response(
-        400,
+        status,
         [
             error_object(
                 "10006",
                 "Invalid ID",
                 f"{raw_id!r} is not a phone number id: ids are decimal integers, "
                 "without leading zeros.",
-                parameter="id",
+                parameter=parameter,
             )
         ],
     )
@@ -212,13 +238,27 @@ def number_not_found(raw_id: str) -> Response:
     )
 
 
+def _as_deleted(item: dict[str, Any]) -> dict[str, Any]:
+    """A number as Telnyx's PhoneNumberDeletedDetailed allows: no nulls (none of its properties
+    is required, so they are left out) and no legacy number type (`tollfree` by its current name;
+    one that has none is left out)."""
+    item = {name: value for name, value in item.items() if value is not None}
+    number_type = item["phone_number_type"]
+    current = [new for new, legacy in LEGACY_NUMBER_TYPES.items() if number_type in legacy]
+    if current:
+        item["phone_number_type"] = current[0]
+    elif number_type not in CURRENT_NUMBER_TYPES:
+        del item["phone_number_type"]
+    return item
+
+
 def number_response(
     connection: Connection,
     caller: Caller,
     number: PhoneNumber,
     profiles: MessagingProfileDirectory,
     *,
-    leave_out_nulls: bool = False,
+    as_deleted: bool = False,
 ) -> Response:
     """`{"data": number}`; if messaging-profile information cannot be loaded, the number without
     it and the failure in `errors` (never an error status: a write has already happened)."""
@@ -230,13 +270,13 @@ def number_response(
         names = None
         errors.append(profiles_left_out(failure))
     item = phone_number_detailed(number, names)
-    if leave_out_nulls:
-        item = {name: value for name, value in item.items() if value is not None}
+    if as_deleted:
+        item = _as_deleted(item)
     document: dict[str, Any] = {"data": item}
     if errors:
         document["errors"] = errors
     return Response(encode(document), media_type="application/json")
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return int(time.time() * 1000)

@@ -1,12 +1,14 @@
-"""`GET /v2/phone_numbers`."""
+"""`GET /v2/phone_numbers`, and the lists that show the same numbers another way."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.responses import Response
 
 from numbers_api.cache import LruCache
+from numbers_api.domain import PhoneNumber
 from numbers_api.http.errors import (
     PROFILE_ERROR_TITLE,
     bad_request,
@@ -15,7 +17,8 @@ from numbers_api.http.errors import (
     profiles_left_out,
 )
 from numbers_api.query.errors import InvalidQuery
-from numbers_api.query.list_query import parse_list_query
+from numbers_api.query.filters import FilterSet
+from numbers_api.query.list_query import NAMED_SORTS, ListQuery, Sorting, parse_list_query
 from numbers_api.serialisation import encode, pagination_meta, phone_number_detailed
 from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection
@@ -73,4 +76,35 @@ def list_endpoint(
     }
     if errors:
         document["errors"] = errors
+    return Response(encode(document), media_type="application/json")
+
+
+# A list's items, made from its page of numbers in the request's snapshot.
+Items = Callable[[Connection, Caller, ListQuery, list[PhoneNumber]], list[dict[str, Any]]]
+
+
+def list_page_endpoint(
+    connection: Connection,
+    caller: Caller,
+    query_string: str,
+    *,
+    filters: FilterSet,
+    switches: Sequence[str],
+    items: Items,
+    counts: LruCache[int],
+    indexes: NumberIndexes,
+    sorts: Sorting = NAMED_SORTS,
+) -> Response:
+    """A list that shows its numbers its own way (`/slim`, `/voice`, `/messaging`): the main
+    list's parameters, store, index and pages, with its own filters, true-or-false parameters,
+    sorts and items."""
+    try:
+        query = parse_list_query(query_string, filters, sorts, switches=switches)
+    except InvalidQuery as invalid:
+        return bad_request(invalid.errors)
+    result = list_phone_numbers(connection, caller, query, counts, indexes.get(connection, caller))
+    document = {
+        "data": items(connection, caller, query, result.numbers),
+        "meta": pagination_meta(query.page.number, query.page.size, result.total),
+    }
     return Response(encode(document), media_type="application/json")

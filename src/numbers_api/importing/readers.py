@@ -31,8 +31,9 @@ class UnsupportedFile(Exception):
     pass
 
 
-# A record, or the reason its line could not be read, with the line it starts on.
-Record = dict[str, Any] | UnreadableRecord
+# A record, with the line it starts on: its fields, the reason its line could not be read, or (in
+# JSON Lines) the line itself, parsed by `fields` where it is checked: in another process, mostly.
+Record = dict[str, Any] | UnreadableRecord | bytes
 
 
 def read_records(path: Path, stream: IO[bytes]) -> Iterator[tuple[int, Record]]:
@@ -50,19 +51,21 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
         yield number, line.removeprefix(BYTE_ORDER_MARK) if number == 1 else line
 
 
+def fields(record: Record) -> dict[str, Any] | UnreadableRecord:
+    """A record's fields, or the reason it has none; a JSON Lines line is parsed here."""
+    if not isinstance(record, bytes):
+        return record
+    try:
+        parsed = orjson.loads(record)
+    except orjson.JSONDecodeError as error:
+        return UnreadableRecord(f"not valid JSON ({error})")
+    return parsed if isinstance(parsed, dict) else UnreadableRecord("must be a JSON object")
+
+
 def _json_lines(stream: IO[bytes]) -> Iterator[tuple[int, Record]]:
     for line_number, line in _lines(stream):
-        if not line.strip():
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError as error:
-            yield line_number, UnreadableRecord(f"not valid JSON ({error})")
-            continue
-        if isinstance(record, dict):
-            yield line_number, record
-        else:
-            yield line_number, UnreadableRecord("must be a JSON object")
+        if line.strip():
+            yield line_number, line
 
 
 def _decoded(stream: IO[bytes], not_utf8: set[int]) -> Iterator[str]:

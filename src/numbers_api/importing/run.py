@@ -8,17 +8,17 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
-from numbers_api.importing.readers import Record, UnreadableRecord, read_records
+from numbers_api.importing.readers import Record, UnreadableRecord, fields, read_records
 from numbers_api.importing.records import FieldError, IdGenerator, RecordChecker
 from numbers_api.store.accounts import account_id
 from numbers_api.store.database import Database
-from numbers_api.store.importer import Row, Staging
+from numbers_api.store.importer import Loader, Row
 
 BATCH = 5000
 
@@ -41,8 +41,8 @@ CHECK_BATCH = 2000
 
 
 def checked(records: Iterable[tuple[int, Record]]) -> Iterator[tuple[int, Checked]]:
-    """Every record checked (a row, or its problems), in order. Checking a number is most of an
-    import's work, so past the first batch it is spread over one process per core."""
+    """Every record checked (a row, or its problems), in order. Parsing and checking a record is
+    most of an import's work, so past the first batch it is spread over one process per core."""
     now_ms = int(time.time() * 1000)
     batches = _batches(records)
     first = next(batches, [])
@@ -82,14 +82,47 @@ def _checker(now_ms: int) -> RecordChecker:
 
 def _check_batch(now_ms: int, batch: list[tuple[int, Record]]) -> list[tuple[int, Checked]]:
     checker = _checker(now_ms)
-    return [
-        (line, record if isinstance(record, UnreadableRecord) else checker.check(record))
-        for line, record in batch
-    ]
+    results: list[tuple[int, Checked]] = []
+    for line, record in batch:
+        found = fields(record)
+        results.append((line, checker.check(found) if isinstance(found, dict) else found))
+    return results
 
 
 class _Rejected(Exception):
     pass
+
+
+class _Writer:
+    """Hands batches to the loader in a thread of its own, one at a time and in order, so that the
+    next records are read and checked while the database works (its drivers let go of the GIL)."""
+
+    def __init__(self, loader: Loader) -> None:
+        self._loader = loader
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="import-writer")
+        self._pending: Future[None] | None = None
+
+    def add(self, rows: list[tuple[int, Row]]) -> None:
+        batch = self._loader.batch(rows)  # made here, while the thread writes the one before
+        self._wait()
+        self._pending = self._thread.submit(self._loader.add, batch)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is None:
+                self._wait()
+            elif self._pending is not None:
+                wait([self._pending])  # the rollback that follows must not run beside a batch
+        finally:
+            self._thread.shutdown()
 
 
 # Called with (line, field, reason) for each problem, as soon as it is found.
@@ -108,37 +141,42 @@ def import_records(
     started = time.perf_counter()
     report = ImportReport()
 
+    loader: Loader | None = None
+
     def problem(line: int, field_name: str, reason: str) -> None:
         report.problems += 1
         report.lines.add(line)
         on_problem(line, field_name, reason)
+        if loader is not None:
+            loader.stop()
 
     try:
         with database.bulk_load(), database.transaction() as connection:
-            staging = Staging(connection, account_id(connection, account_name))
-            new_id = IdGenerator(after=staging.largest_id(below=IdGenerator.CEILING))
+            loader = Loader(connection, account_id(connection, account_name))
+            new_id = IdGenerator(after=loader.largest_id(below=IdGenerator.CEILING))
             batch: list[tuple[int, Row]] = []
-            for read, (line, result) in enumerate(checked(records), start=1):
-                if isinstance(result, UnreadableRecord):
-                    problem(line, result.field, str(result))
-                elif isinstance(result, list):
-                    for error in result:
-                        problem(line, error.field, error.reason)
-                else:
-                    batch.append(
-                        (line, result if result[0] is not None else (new_id(), *result[1:]))
-                    )
-                if len(batch) >= BATCH:
-                    staging.add(batch)
-                    batch.clear()
-                    if on_progress is not None:
-                        on_progress(read)
-            staging.add(batch)
-            for line, field_name, reason in staging.conflicts():
+            with _Writer(loader) as writer:
+                for read, (line, result) in enumerate(checked(records), start=1):
+                    if isinstance(result, UnreadableRecord):
+                        problem(line, result.field, str(result))
+                    elif isinstance(result, list):
+                        for error in result:
+                            problem(line, error.field, error.reason)
+                    else:
+                        batch.append(
+                            (line, result if result[0] is not None else (new_id(), *result[1:]))
+                        )
+                    if len(batch) >= BATCH:
+                        writer.add(batch)
+                        batch = []
+                        if on_progress is not None:
+                            on_progress(read)
+                writer.add(batch)
+            for line, field_name, reason in loader.conflicts():
                 problem(line, field_name, reason)
             if not report.ok:
-                raise _Rejected  # rolls the whole transaction back, staging table included
-            report.imported = staging.commit_rows()
+                raise _Rejected  # rolls the whole transaction back: nothing written stays
+            report.imported = loader.finish()
     except _Rejected:
         pass
     report.bad_records = len(report.lines)

@@ -23,6 +23,9 @@ class Field(enum.Enum):
     SOURCE_TYPE = "source_type"
     PURCHASED_AT = "purchased_at"
     CREATED_AT = "created_at"
+    JOB_TYPE = "job_type"  # not a number's: a bulk job's type, for the list of jobs
+    MESSAGING_PROFILE_ID = "messaging_profile_id"
+    BUNDLE_ID = "bundle_id"
 
 
 class TextMatch(enum.Enum):
@@ -42,6 +45,11 @@ class OneOf:
 
 @dataclass(frozen=True, slots=True)
 class IsNull:
+    field: Field
+
+
+@dataclass(frozen=True, slots=True)
+class IsNotNull:
     field: Field
 
 
@@ -76,7 +84,9 @@ class MatchesNothing:
     pass
 
 
-Condition = OneOf | IsNull | TextMatches | DigitsContain | HasTag | HasNoTags | MatchesNothing
+Condition = (
+    OneOf | IsNull | IsNotNull | TextMatches | DigitsContain | HasTag | HasNoTags | MatchesNothing
+)
 
 
 @dataclass(frozen=True, slots=True)

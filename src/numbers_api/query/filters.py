@@ -15,8 +15,12 @@ from typing import Any
 from numbers_api.domain import (
     FILTERABLE_NUMBER_TYPES,
     FILTERABLE_STATUSES,
+    JOB_TYPES,
     LEGACY_NUMBER_TYPES,
+    MESSAGING_NUMBER_TYPES,
+    PHONE_NUMBER_TYPES,
     USAGE_PAYMENT_METHODS,
+    messaging_number_type,
 )
 from numbers_api.query.conditions import (
     Condition,
@@ -24,6 +28,7 @@ from numbers_api.query.conditions import (
     Field,
     HasNoTags,
     HasTag,
+    IsNotNull,
     IsNull,
     MatchesNothing,
     OneOf,
@@ -38,7 +43,9 @@ from numbers_api.query.values import (
     InvalidValue,
     JsonSchema,
     PhoneNumberDigits,
+    PhoneNumbers,
     Text,
+    Uuid,
     ValueType,
 )
 
@@ -112,6 +119,13 @@ def digits(value: str | None) -> Condition:
 
 
 SOURCES = {"ported": "port_request", "purchased": "number_order"}
+# The main list's `filter[phone_number]` and the messaging list's `filter[phone_number][contains]`.
+PHONE_NUMBER_DIGITS = Lookup(
+    PhoneNumberDigits(),
+    digits,
+    "Numbers whose E.164 digits contain these digits (at least three; a leading + is "
+    "ignored; any other non-digit matches nothing).",
+)
 
 
 class FilterSet:
@@ -154,7 +168,7 @@ class FilterSet:
         if spec is None:
             return f"unknown filter {name!r}; known filters: {', '.join(self.filters)}"
         operator: str | None = PLAIN
-        if rest and rest[0] != "" and PLAIN not in spec.lookups:
+        if rest and rest[0] != "" and (PLAIN not in spec.lookups or rest[0] in spec.lookups):
             operator, *rest = rest
         if rest == [""] and spec.repeatable:
             rest = []
@@ -195,13 +209,7 @@ PHONE_NUMBER_FILTERS = FilterSet(
             lambda v: HasNoTags() if v == "true" else None,
             "'true': numbers with no tags; 'false': no restriction.",
         ),
-        plain(
-            "phone_number",
-            PhoneNumberDigits(),
-            digits,
-            "Numbers whose E.164 digits contain these digits (at least three; a leading + is "
-            "ignored; any other non-digit matches nothing).",
-        ),
+        Filter("phone_number", {PLAIN: PHONE_NUMBER_DIGITS}),
         plain("status", Choice(FILTERABLE_STATUSES), equals(Field.STATUS), "Exact status."),
         plain(
             "country_iso_alpha2",
@@ -259,6 +267,118 @@ PHONE_NUMBER_FILTERS = FilterSet(
             Choice(tuple(SOURCES)),
             lambda source: OneOf(Field.SOURCE_TYPE, (SOURCES[source],)),
             "'ported': numbers ported in; 'purchased': numbers bought.",
+        ),
+    ]
+)
+
+# The filters `POST /v2/phone_numbers/csv_downloads` takes (its contract's list): the list's own
+# rows, so that an export selects exactly what the list shows, and whether a number is in a bundle.
+_CSV_DOWNLOAD_LIST_FILTERS = (
+    "tag",
+    "connection_id",
+    "phone_number",
+    "status",
+    "voice.connection_name",
+    "voice.usage_payment_method",
+    "billing_group_id",
+    "emergency_address_id",
+    "customer_reference",
+)
+CSV_DOWNLOAD_FILTERS = FilterSet(
+    [
+        plain(
+            "has_bundle",
+            Choice(("true", "false")),
+            lambda v: IsNotNull(Field.BUNDLE_ID) if v == "true" else IsNull(Field.BUNDLE_ID),
+            "'true': numbers in a bundle; 'false': numbers in none.",
+        ),
+        *(PHONE_NUMBER_FILTERS.filters[name] for name in _CSV_DOWNLOAD_LIST_FILTERS),
+    ]
+)
+
+# `POST /v2/phone_numbers/jobs/update_phone_numbers` selects numbers by the same filters as a CSV
+# download: their contracts list the same ones.
+UPDATE_JOB_FILTERS = CSV_DOWNLOAD_FILTERS
+
+# `GET /v2/phone_numbers/slim`: the list's filters but `without_tags`. Its contract spells one
+# status `port_pending`; `port-pending`, as the list spells it and numbers show it, is taken too.
+SLIM_STATUSES = {
+    **{status: status for status in FILTERABLE_STATUSES},
+    "port_pending": "port-pending",
+}
+SLIM_FILTERS = FilterSet(
+    [
+        PHONE_NUMBER_FILTERS.filters["tag"],
+        PHONE_NUMBER_FILTERS.filters["phone_number"],
+        plain(
+            "status",
+            Choice(tuple(SLIM_STATUSES)),
+            lambda status: OneOf(Field.STATUS, (SLIM_STATUSES[status],)),
+            "Exact status; port_pending is port-pending.",
+        ),
+        *(
+            PHONE_NUMBER_FILTERS.filters[name]
+            for name in (
+                "country_iso_alpha2",
+                "connection_id",
+                "voice.connection_name",
+                "voice.usage_payment_method",
+                "billing_group_id",
+                "emergency_address_id",
+                "customer_reference",
+                "number_type",
+                "source",
+            )
+        ),
+    ]
+)
+
+# `GET /v2/phone_numbers/voice`: its contract's four filters, each meaning what the list's does.
+VOICE_FILTERS = FilterSet(
+    [
+        PHONE_NUMBER_FILTERS.filters["phone_number"],
+        Filter(
+            "connection_name",
+            {"contains": PHONE_NUMBER_FILTERS.filters["voice.connection_name"].lookups["contains"]},
+        ),
+        PHONE_NUMBER_FILTERS.filters["customer_reference"],
+        PHONE_NUMBER_FILTERS.filters["voice.usage_payment_method"],
+    ]
+)
+
+# `GET /v2/phone_numbers/jobs`.
+JOB_FILTERS = FilterSet(
+    [plain("type", Choice(JOB_TYPES), equals(Field.JOB_TYPE), "The type of the background job.")]
+)
+
+# `GET /v2/phone_numbers/messaging`: its contract's four filters.
+MESSAGING_FILTERS = FilterSet(
+    [
+        plain(
+            "messaging_profile_id",
+            Uuid(),
+            equals(Field.MESSAGING_PROFILE_ID),
+            "Exact messaging profile id.",
+        ),
+        Filter(
+            "phone_number",
+            {
+                PLAIN: Lookup(
+                    PhoneNumbers(),
+                    lambda numbers: OneOf(Field.PHONE_NUMBER, numbers),
+                    "Exact +E.164 numbers, one or several joined by commas.",
+                ),
+                "contains": PHONE_NUMBER_DIGITS,
+            },
+        ),
+        plain(
+            "type",
+            Choice(MESSAGING_NUMBER_TYPES),
+            lambda kind: OneOf(
+                Field.PHONE_NUMBER_TYPE,
+                tuple(t for t in PHONE_NUMBER_TYPES if messaging_number_type(t) == kind),
+            ),
+            "Messaging number type: tollfree, shortcode, or longcode (every other number).",
         ),
     ]
 )

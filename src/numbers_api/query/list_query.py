@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from numbers_api.query.conditions import Condition, Field, SortKey
 from numbers_api.query.errors import InvalidQuery, ParameterError
@@ -18,7 +20,6 @@ SORTS: dict[str, tuple[SortKey, ...]] = {
     "connection_name": (SortKey(Field.CONNECTION_NAME, case_insensitive=True), SortKey(Field.ID)),
     "usage_payment_method": (SortKey(Field.USAGE_PAYMENT_METHOD), SortKey(Field.ID)),
 }
-SORT = Choice(tuple(SORTS))
 TRUE_OR_FALSE = Choice(("true", "false"))
 MAX_INT64 = 2**63 - 1  # the largest page number a 64-bit client can hold
 PAGE_PARAMETERS: dict[str, tuple[ValueType[int], int]] = {
@@ -43,30 +44,110 @@ class ListQuery:
     order: tuple[SortKey, ...]
     page: Page
     handle_messaging_profile_error: bool
+    # Those of a list's own true-or-false parameters (`include_tags`) that were given as true.
+    switches: frozenset[str] = frozenset()
 
 
-def parse_list_query(query_string: str, filters: FilterSet = PHONE_NUMBER_FILTERS) -> ListQuery:
-    """The query, or InvalidQuery listing every offending parameter."""
+class Sorting(Protocol):
+    """How a list takes its `sort` parameters."""
+
+    def parse(
+        self, parameters: list[QueryParameter], errors: list[ParameterError]
+    ) -> tuple[SortKey, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NamedSorts:
+    """`sort=NAME`, one of a fixed set of orders (the main list's form)."""
+
+    orders: Mapping[str, tuple[SortKey, ...]]
+
+    def parse(
+        self, parameters: list[QueryParameter], errors: list[ParameterError]
+    ) -> tuple[SortKey, ...]:
+        name = single_value(parameters, Choice(tuple(self.orders)), errors)
+        return DEFAULT_ORDER if name is None else self.orders[name]
+
+
+DIRECTIONS = Choice(("asc", "desc"))
+
+
+@dataclass(frozen=True, slots=True)
+class DirectedSorts:
+    """`sort[FIELD]=asc|desc` (the messaging list's form): by one field, ties by id in the same
+    direction, so that `desc` is exactly the reverse of `asc`."""
+
+    fields: Mapping[str, Field]
+
+    def parse(
+        self, parameters: list[QueryParameter], errors: list[ParameterError]
+    ) -> tuple[SortKey, ...]:
+        order = DEFAULT_ORDER
+        for index, parameter in enumerate(parameters):
+            if len(parameter.path) != 1 or parameter.path[0] not in self.fields:
+                allowed = ", ".join(f"sort[{name}]" for name in self.fields)
+                problem = f"sorts are given as {allowed}, with asc or desc"
+                errors.append(ParameterError(parameter.key, problem))
+            elif index > 0:
+                errors.append(ParameterError(parameter.key, "only one sort may be given"))
+            else:
+                try:
+                    descending = DIRECTIONS.parse(parameter.value) == "desc"
+                except InvalidValue as invalid:
+                    errors.append(ParameterError(parameter.key, str(invalid)))
+                    continue
+                field = self.fields[parameter.path[0]]
+                order = (SortKey(field, descending), SortKey(Field.ID, descending))
+        return order
+
+
+NAMED_SORTS = NamedSorts(SORTS)
+# `GET /v2/phone_numbers/messaging`: `sort[phone_number]=asc|desc`.
+MESSAGING_SORTS = DirectedSorts({"phone_number": Field.PHONE_NUMBER})
+
+
+def parse_list_query(
+    query_string: str,
+    filters: FilterSet = PHONE_NUMBER_FILTERS,
+    sorts: Sorting = NAMED_SORTS,
+    switches: Sequence[str] = (),
+) -> ListQuery:
+    """The query, or InvalidQuery listing every offending parameter. `switches` are the list's
+    own true-or-false parameters (false unless given)."""
     errors: list[ParameterError] = []
+    by_name = parameters_by_name(query_string, errors)
+    conditions = filters.parse(by_name.get("filter", []), errors)
+    page = parse_page(by_name.get("page", []), errors)
+    order = sorts.parse(by_name.get("sort", []), errors)
+    handle_error = single_value(
+        by_name.get("handle_messaging_profile_error", []), TRUE_OR_FALSE, errors
+    )
+    given = [
+        (name, single_value(by_name.get(name, []), TRUE_OR_FALSE, errors)) for name in switches
+    ]
+    if errors:
+        raise InvalidQuery(errors)
+    return ListQuery(
+        conditions=tuple(conditions),
+        order=order,
+        page=page,
+        handle_messaging_profile_error=handle_error == "true",
+        switches=frozenset(name for name, value in given if value == "true"),
+    )
+
+
+def parameters_by_name(
+    query_string: str, errors: list[ParameterError]
+) -> dict[str, list[QueryParameter]]:
+    """The well-formed parameters, grouped by the name before their brackets; each malformed one
+    is appended to `errors`."""
     by_name: dict[str, list[QueryParameter]] = {}
     for parameter in parse_query_string(query_string):
         if not parameter.well_formed:
             errors.append(ParameterError(parameter.key, "malformed brackets in parameter name"))
         else:
             by_name.setdefault(parameter.name, []).append(parameter)
-
-    conditions = filters.parse(by_name.get("filter", []), errors)
-    page = _parse_page(by_name.get("page", []), errors)
-    sort = _single(by_name.get("sort", []), SORT, errors)
-    handle_error = _single(by_name.get("handle_messaging_profile_error", []), TRUE_OR_FALSE, errors)
-    if errors:
-        raise InvalidQuery(errors)
-    return ListQuery(
-        conditions=tuple(conditions),
-        order=DEFAULT_ORDER if sort is None else SORTS[sort],
-        page=page,
-        handle_messaging_profile_error=handle_error == "true",
-    )
+    return by_name
 
 
 def page_schema() -> JsonSchema:
@@ -80,7 +161,7 @@ def page_schema() -> JsonSchema:
     }
 
 
-def _single(
+def single_value(
     parameters: list[QueryParameter], value_type: ValueType[str], errors: list[ParameterError]
 ) -> str | None:
     """A top-level parameter that takes one value and no brackets."""
@@ -98,7 +179,7 @@ def _single(
     return value
 
 
-def _parse_page(parameters: list[QueryParameter], errors: list[ParameterError]) -> Page:
+def parse_page(parameters: list[QueryParameter], errors: list[ParameterError]) -> Page:
     values = {name: default for name, (_, default) in PAGE_PARAMETERS.items()}
     given: set[str] = set()
     for parameter in parameters:

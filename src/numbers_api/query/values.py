@@ -110,3 +110,42 @@ class PhoneNumberDigits:
 
     def schema(self) -> JsonSchema:
         return {"type": "string", "pattern": r"^[+ ]?([0-9]{3,}|[\s\S]*[^0-9][\s\S]*)$"}
+
+
+_UUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+
+
+@dataclass(frozen=True, slots=True)
+class Uuid:
+    """A UUID in its textual form, compared as given."""
+
+    def parse(self, raw: str) -> str:
+        if not re.fullmatch(_UUID, raw):
+            raise InvalidValue(
+                f"must be a UUID (e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6); got {raw!r}"
+            )
+        return raw
+
+    def schema(self) -> JsonSchema:
+        return {"type": "string", "format": "uuid", "pattern": f"^{_UUID}$"}
+
+
+# E.164: up to 15 digits, after a + (or the space an unencoded + turns into) that may be left out.
+_E164 = r"[+ ]?[1-9][0-9]{0,14}"
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumbers:
+    """One +E.164 number, or several joined by commas; each is given back with its `+`."""
+
+    def parse(self, raw: str) -> tuple[str, ...]:
+        numbers = raw.split(",")
+        if not all(re.fullmatch(_E164, number) for number in numbers):
+            raise InvalidValue(
+                "must be +E.164 phone numbers, one or several joined by commas "
+                f"(e.g. +18005550001,+18005550002); got {raw!r}"
+            )
+        return tuple("+" + number.lstrip("+ ") for number in numbers)
+
+    def schema(self) -> JsonSchema:
+        return {"type": "string", "pattern": f"^{_E164}(,{_E164})*$"}

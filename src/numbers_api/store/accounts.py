@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from numbers_api.store.database import Connection, Database
 
 KEY_PREFIX = "KEY"
+# Data versions whose changes stay logged: an index further behind than this is built again.
+KEPT_CHANGES = 1_000
 
 
 class AccountError(Exception):
@@ -104,11 +107,44 @@ def current_caller(connection: Connection, caller: Caller) -> Caller:
     return Caller(caller.account_id, data_version(connection, caller.account_id))
 
 
-def bump_data_version(connection: Connection, account: int) -> None:
-    """Called by every write to an account's numbers, in the writing transaction."""
-    connection.execute(
-        "UPDATE accounts SET data_version = data_version + 1 WHERE id = ?", (account,)
+def bump_data_version(
+    connection: Connection, account: int, changed: Collection[int] | None
+) -> None:
+    """Called by every write to an account's numbers, in the writing transaction, with the ids of
+    the numbers it changed or released (None: it may have changed any of them, or added some).
+
+    The account's row stays locked until the write commits, so versions are given out in the
+    order writes commit, and each version's changes are logged under it."""
+    (version,) = connection.execute(
+        "UPDATE accounts SET data_version = data_version + 1 WHERE id = ? RETURNING data_version",
+        (account,),
+    ).fetchone()
+    # Id 0 names no number: a write that changed none still logs that its version is known.
+    ids: Collection[int | None] = [None] if changed is None else (changed or [0])
+    connection.copy_rows(
+        "number_changes",
+        ("account_id", "data_version", "phone_number_id"),
+        [(account, version, number_id) for number_id in ids],
     )
+    connection.execute(
+        "DELETE FROM number_changes WHERE account_id = ? AND data_version <= ?",
+        (account, version - KEPT_CHANGES),
+    )
+
+
+def logged_changes(connection: Connection, account: int, since: int, until: int) -> set[int] | None:
+    """The ids of the numbers changed after data version `since` up to `until`, as the
+    connection's snapshot sees them; None if that is not known (a write that may have changed any
+    of them, or a version whose log is no longer kept)."""
+    rows = connection.execute(
+        "SELECT data_version, phone_number_id FROM number_changes "
+        "WHERE account_id = ? AND data_version > ? AND data_version <= ?",
+        (account, since, until),
+    ).fetchall()
+    if len({version for version, _ in rows}) != until - since:
+        return None
+    ids = {number_id for _, number_id in rows}
+    return None if None in ids else ids - {0}
 
 
 def reset_account(database: Database, name: str) -> bool:
@@ -120,5 +156,5 @@ def reset_account(database: Database, name: str) -> bool:
             return False
         for table in ("phone_number_tags", "phone_numbers", "connections", "messaging_profiles"):
             connection.execute(f"DELETE FROM {table} WHERE account_id = ?", (account,))
-        bump_data_version(connection, account)
+        bump_data_version(connection, account, None)  # every number of the account
         return True

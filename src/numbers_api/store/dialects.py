@@ -28,6 +28,9 @@ class Dialect:
     digits_contain: str
     digits_value: str
     integrity_errors: tuple[type[Exception], ...]
+    # Ends a `SELECT` of rows to claim: rows another transaction holds are passed over, not
+    # waited for (SQLite has one writer at a time, so nothing is ever held).
+    skip_locked: str = ""
 
 
 SQLITE = Dialect(
@@ -57,4 +60,5 @@ POSTGRESQL = Dialect(
     digits_contain="p.phone_number LIKE ?",
     digits_value="%{digits}%",
     integrity_errors=(psycopg.errors.IntegrityError,),
+    skip_locked=" FOR UPDATE SKIP LOCKED",
 )

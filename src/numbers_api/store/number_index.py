@@ -16,13 +16,14 @@ from __future__ import annotations
 import array
 import ctypes
 import ctypes.util
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +43,7 @@ from numbers_api.query.conditions import (
     TextMatches,
 )
 from numbers_api.query.list_query import DEFAULT_ORDER, SORTS
-from numbers_api.store.accounts import Caller, data_version
+from numbers_api.store.accounts import Caller, data_version, logged_changes
 from numbers_api.store.database import Connection, Database
 
 log = logging.getLogger("numbers_api.index")
@@ -58,18 +59,19 @@ EQUALITY_FIELDS = (
     Field.CUSTOMER_REFERENCE,
     Field.PHONE_NUMBER_TYPE,
     Field.SOURCE_TYPE,
+    Field.MESSAGING_PROFILE_ID,
 )
 # Read in the table's own order (a sequential scan, three times faster than through the order's
 # index) and put in the default order here.
-_ROWS = (
-    "SELECT id, created_at, phone_number, purchased_at, "
-    + ", ".join(f.value for f in EQUALITY_FIELDS)
-    + " FROM phone_numbers WHERE +account_id = ? ORDER BY id"
+_COLUMNS = "id, created_at, phone_number, purchased_at, " + ", ".join(
+    f.value for f in EQUALITY_FIELDS
 )
+_ROWS = f"SELECT {_COLUMNS} FROM phone_numbers WHERE +account_id = ? ORDER BY id"
 _TAGS = "SELECT tag, phone_number_id FROM phone_number_tags WHERE account_id = ?"
 _BATCH = 50_000
 TRIGRAM = 3  # the digits filter takes at least three digits: one trigram is an exact answer
 Positions = npt.NDArray[np.uint32]
+K = TypeVar("K")
 
 
 class IndexMode(Enum):
@@ -92,10 +94,36 @@ class Ordering:
     @classmethod
     def by(cls, *keys: npt.NDArray[Any]) -> Ordering:
         """Sorted by the keys, the first most significant (np.lexsort takes them the other way)."""
-        positions = np.lexsort(keys[::-1]).astype(np.uint32)
-        ranks = np.empty_like(positions)
+        return cls.of(np.lexsort(keys[::-1]).astype(np.uint32))
+
+    @classmethod
+    def of(cls, positions: Positions, size: int | None = None) -> Ordering:
+        ranks = np.zeros(len(positions) if size is None else size, dtype=np.uint32)
         ranks[positions] = np.arange(len(positions), dtype=np.uint32)
         return cls(positions, ranks)
+
+    def inserting(
+        self, positions: Positions, ranks: npt.NDArray[np.int64], ids: npt.NDArray[np.int64]
+    ) -> Ordering:
+        """This order with the positions put in, for an order by (rank, id): each goes after
+        those of a lower rank, and of its own rank, after the lower ids. O(n), not a sort."""
+        here = self.positions
+        order = np.lexsort((ids[positions], ranks[positions]))
+        positions = positions[order]
+        ranks_here, ids_here = ranks[here], ids[here]
+        starts = np.searchsorted(ranks_here, ranks[positions], side="left")
+        ends = np.searchsorted(ranks_here, ranks[positions], side="right")
+        at = [
+            start + int(np.searchsorted(ids_here[start:end], ids[p]))
+            for p, start, end in zip(
+                positions.tolist(), starts.tolist(), ends.tolist(), strict=True
+            )
+        ]
+        return Ordering.of(np.insert(here, at, positions), len(self.ranks))
+
+    def keeping(self, held: npt.NDArray[np.bool_]) -> Ordering:
+        """The order of the held positions only (`held[position]`)."""
+        return Ordering.of(self.positions[held[self.positions]], len(held))
 
 
 @dataclass(slots=True)
@@ -110,16 +138,29 @@ class AccountIndex:
     untagged: BitMap
     trigrams: dict[int, BitMap]  # three digits as a number (0-999) -> positions that contain them
     connection_names: dict[str, str | None]  # connection id -> casefolded name
+    # To bring the index forward (`advance_index`): each equality column's value codes by
+    # position, their (shared, append-only) tables, and the positions of the ids in id order.
+    codes: dict[Field, Positions]
+    tables: dict[Field, _Codes]
+    sorted_ids: npt.NDArray[np.int64]
+    position_of_sorted: Positions
     orderings: dict[tuple[SortKey, ...], Ordering] = field(default_factory=dict)
 
     def size_in_bytes(self) -> int:
         """About what the index holds in memory: its arrays and its bitmaps' containers (Python's
         own objects around them are not counted)."""
-        arrays = [self.ids, self.phone_numbers]
+        arrays = [self.ids, self.phone_numbers, self.sorted_ids, self.position_of_sorted]
+        arrays += list(self.codes.values())
         arrays += [a for o in self.orderings.values() for a in (o.positions, o.ranks)]
         bitmaps = [self.everything, self.untagged, *self.tags.values(), *self.trigrams.values()]
         bitmaps += [b for postings in self.values.values() for b in postings.values()]
         return sum(a.nbytes for a in arrays) + sum(_bitmap_bytes(b) for b in bitmaps)
+
+    def answers(self, conditions: Iterable[Condition], order: tuple[SortKey, ...]) -> bool:
+        """Whether the index holds what the query looks at (other queries go to SQL)."""
+        return (order == DEFAULT_ORDER or order in self.orderings) and all(
+            _indexed(condition) for condition in conditions
+        )
 
     def matches(self, conditions: Iterable[Condition]) -> BitMap:
         result = self.everything
@@ -182,6 +223,17 @@ class AccountIndex:
         return BitMap(p for p in candidates if wanted in self.phone_numbers[p])
 
 
+def _indexed(condition: Condition) -> bool:
+    match condition:
+        case OneOf(field_, _) | IsNull(field_):
+            return field_ in EQUALITY_FIELDS
+        case TextMatches(field_, _, _):
+            return field_ is Field.CONNECTION_NAME
+        case DigitsContain() | HasTag() | HasNoTags() | MatchesNothing():
+            return True
+    return False
+
+
 def _bitmap_bytes(bitmap: BitMap) -> int:
     statistics = bitmap.get_statistics()
     return (
@@ -207,11 +259,21 @@ class _Codes:
 
     def __init__(self) -> None:
         self.code_of: dict[Any, int] = {}
+        self.values: list[Any] = []  # by code
         self._codes = array.array("I")
+
+    def code(self, value: Any) -> int:
+        """The value's code, given it if it has none yet. Codes are only ever added, so indexes
+        of older versions can share the table."""
+        code = self.code_of.get(value)
+        if code is None:
+            code = self.code_of[value] = len(self.values)
+            self.values.append(value)
+        return code
 
     def extend(self, values: Sequence[Any]) -> None:
         for value in dict.fromkeys(values):
-            self.code_of.setdefault(value, len(self.code_of))
+            self.code(value)
         self._codes.extend(map(self.code_of.__getitem__, values))
 
     def array(self) -> Positions:
@@ -253,11 +315,8 @@ def build_index(connection: Connection, caller: Caller) -> AccountIndex:
     position_of_row = np.empty_like(row_at)
     position_of_row[row_at] = np.arange(len(row_at), dtype=np.uint32)
     positions = np.arange(len(row_at), dtype=np.uint32)
-    values: dict[Field, dict[str | None, BitMap]] = {}
-    codes: dict[Field, tuple[dict[Any, int], Positions]] = {}
-    for field_, column in columns.items():
-        codes[field_] = column.code_of, column.array()[row_at]
-        values[field_] = _group(codes[field_][1], column.code_of, positions)
+    codes = {field_: column.array()[row_at] for field_, column in columns.items()}
+    values = {f: _group(codes[f], column.code_of, positions) for f, column in columns.items()}
     ids = row_ids[row_at]
     phone_numbers = (np.concatenate(numbers) if numbers else np.array([], np.bytes_))[row_at]
 
@@ -270,12 +329,7 @@ def build_index(connection: Connection, caller: Caller) -> AccountIndex:
     tagged_ids = np.frombuffer(tagged, dtype=np.int64)
     tag_positions = position_of_row[np.searchsorted(row_ids, tagged_ids)]  # ids were read sorted
     tags = _group(tag_codes.array(), tag_codes.code_of, tag_positions)
-    names = {
-        row[0]: row[1]
-        for row in connection.execute(
-            "SELECT id, name_folded FROM connections WHERE account_id = ?", (caller.account_id,)
-        )
-    }
+    names = _connection_names(connection, caller.account_id)
     everything = BitMap(range(len(ids)))
     index = AccountIndex(
         account_id=caller.account_id,
@@ -288,10 +342,17 @@ def build_index(connection: Connection, caller: Caller) -> AccountIndex:
         untagged=everything - BitMap.union(BitMap(), *tags.values()),
         trigrams=_trigrams(phone_numbers),
         connection_names=names,
+        codes=codes,
+        tables=columns,
+        sorted_ids=row_ids,
+        position_of_sorted=position_of_row,
     )
-    index.orderings = _orderings(
-        index, np.frombuffer(purchased, dtype=np.int64)[row_at], codes, names
-    )
+    purchased_at = np.frombuffer(purchased, dtype=np.int64)[row_at]
+    index.orderings = {
+        SORTS["purchased_at"]: Ordering.by(purchased_at, ids),
+        SORTS["phone_number"]: Ordering.by(phone_numbers, ids),
+        **{sort: Ordering.by(_value_ranks(index, sort), ids) for sort in _ORDERED_BY_VALUE},
+    }
     log.info(
         "index of account %d (data version %d, %d numbers) built in %.2f s, %.0f MB",
         caller.account_id,
@@ -301,6 +362,13 @@ def build_index(connection: Connection, caller: Caller) -> AccountIndex:
         index.size_in_bytes() / 2**20,
     )
     return index
+
+
+def _connection_names(connection: Connection, account_id: int) -> dict[str, str | None]:
+    rows = connection.execute(
+        "SELECT id, name_folded FROM connections WHERE account_id = ?", (account_id,)
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 def _trigrams(numbers: npt.NDArray[np.bytes_]) -> dict[int, BitMap]:
@@ -323,26 +391,24 @@ def _trigrams(numbers: npt.NDArray[np.bytes_]) -> dict[int, BitMap]:
     return _group(codes, {c: c for c in range(10**TRIGRAM)}, np.concatenate(positions_by_offset))
 
 
-def _orderings(
-    index: AccountIndex,
-    purchased: npt.NDArray[np.int64],
-    codes: dict[Field, tuple[dict[Any, int], Positions]],
-    names: dict[str, str | None],
-) -> dict[tuple[SortKey, ...], Ordering]:
-    """Each sort's order, as SQL orders it: text in binary (code point) order, nulls last."""
-    ids = index.ids
-    connection_code_of, connections = codes[Field.CONNECTION_ID]
-    name_of_code = {
-        code: names.get(cid) if cid else None for cid, code in connection_code_of.items()
-    }
-    payment_code_of, payments = codes[Field.USAGE_PAYMENT_METHOD]
-    keys: dict[str, tuple[npt.NDArray[Any], ...]] = {
-        "purchased_at": (purchased, ids),
-        "phone_number": (index.phone_numbers, ids),
-        "connection_name": (_ranks(name_of_code)[connections], ids),
-        "usage_payment_method": (_ranks({c: v for v, c in payment_code_of.items()})[payments], ids),
-    }
-    return {SORTS[name]: Ordering.by(*key) for name, key in keys.items()}
+# The sorts by an equality column's value, as SQL orders them: text in binary (code point) order,
+# nulls last. A write can change these columns, so their orders are made again by `advance_index`.
+_ORDERED_BY_VALUE = {
+    SORTS["connection_name"]: Field.CONNECTION_ID,
+    SORTS["usage_payment_method"]: Field.USAGE_PAYMENT_METHOD,
+}
+
+
+def _value_ranks(index: AccountIndex, sort: tuple[SortKey, ...]) -> npt.NDArray[np.int64]:
+    """Each position's rank under the sort's first key."""
+    field_ = _ORDERED_BY_VALUE[sort]
+    value_of_code = dict(enumerate(index.tables[field_].values))
+    if field_ is Field.CONNECTION_ID:  # by the connection's name
+        names = index.connection_names
+        value_of_code = {
+            code: names.get(cid) if cid else None for code, cid in value_of_code.items()
+        }
+    return _ranks(value_of_code)[index.codes[field_]]
 
 
 def _ranks(value_of_code: dict[int, str | None]) -> npt.NDArray[np.int64]:
@@ -356,6 +422,188 @@ def _ranks(value_of_code: dict[int, str | None]) -> npt.NDArray[np.int64]:
     return ranks
 
 
+# More changed numbers than this, and building the index again is the quicker way forward.
+MAX_ADVANCE = 5_000
+_IDS_PER_STATEMENT = 500
+
+
+def advance_index(
+    index: AccountIndex, connection: Connection, caller: Caller
+) -> AccountIndex | None:
+    """The index brought forward to the caller's data version by the changes logged since its
+    own (see `accounts.bump_data_version`), or None if it must be built again: too many changes,
+    a log that no longer reaches back, or a number added. The index itself is left as it is (a
+    request at its version may still be reading it): what changes is copied.
+
+    `connection` must be in a snapshot where the caller's data version is current."""
+    changed = logged_changes(connection, caller.account_id, index.data_version, caller.data_version)
+    if changed is None or len(changed) > MAX_ADVANCE:
+        return None
+    rows: dict[int, Sequence[Any]] = {}
+    tags: dict[int, list[str]] = {}
+    ids = sorted(changed)
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        chunk = ids[start : start + _IDS_PER_STATEMENT]
+        marks = ", ".join("?" * len(chunk))
+        for row in connection.execute(
+            f"SELECT {_COLUMNS} FROM phone_numbers WHERE id IN ({marks}) AND +account_id = ?",
+            [*chunk, caller.account_id],
+        ):
+            rows[row[0]] = row
+        for tag, number_id in connection.execute(
+            "SELECT tag, phone_number_id FROM phone_number_tags "
+            f"WHERE phone_number_id IN ({marks}) AND account_id = ?",
+            [*chunk, caller.account_id],
+        ):
+            tags.setdefault(number_id, []).append(tag)
+    positions = _positions_of(index, ids)
+    released = BitMap(p for i, p in zip(ids, positions, strict=True) if p >= 0 and i not in rows)
+    updated: dict[int, Sequence[Any]] = {}
+    for number_id, position in zip(ids, positions, strict=True):
+        row = rows.get(number_id)
+        if row is None:
+            continue
+        if position < 0 or row[2].encode() != index.phone_numbers[position]:
+            return None  # a new number: its position would move every other one
+        updated[position] = row
+    changes = _Changes(released, updated, tags)
+    names = index.connection_names
+    if any(cid not in (None, *names) for cid in changes.values(Field.CONNECTION_ID)):
+        names = _connection_names(connection, caller.account_id)  # a connection new to the index
+    codes, values, revalued = changes.equality_columns(index)
+    if names is not index.connection_names:
+        revalued.add(Field.CONNECTION_ID)
+    advanced = dataclasses.replace(
+        index,
+        data_version=caller.data_version,
+        everything=index.everything - released,
+        values=values,
+        tags=changes.tags_of(index),
+        untagged=(index.untagged - changes.touched) | changes.untagged,
+        trigrams=changes.trigrams_of(index),
+        connection_names=names,
+        codes=codes,
+    )
+    if released or revalued:
+        advanced.orderings = changes.orderings_of(advanced, revalued)
+    return advanced
+
+
+@dataclass(frozen=True, slots=True)
+class _Changes:
+    """What an index's positions become: `released` ones are gone; `updated` ones (rows as
+    `_COLUMNS` reads them, by position) take new values, `tags` (by number id) among them."""
+
+    released: BitMap
+    updated: dict[int, Sequence[Any]]
+    tags: dict[int, list[str]]
+
+    @property
+    def touched(self) -> BitMap:
+        return self.released | BitMap(self.updated)
+
+    @property
+    def untagged(self) -> BitMap:
+        return BitMap(p for p, row in self.updated.items() if row[0] not in self.tags)
+
+    def values(self, field_: Field) -> list[Any]:
+        column = 4 + EQUALITY_FIELDS.index(field_)
+        return [row[column] for row in self.updated.values()]
+
+    def equality_columns(
+        self, index: AccountIndex
+    ) -> tuple[dict[Field, Positions], dict[Field, dict[str | None, BitMap]], set[Field]]:
+        """The columns' codes and postings, and the columns whose value changed for a number
+        still held."""
+        codes = dict(index.codes)
+        values = dict(index.values)
+        revalued: set[Field] = set()
+        for field_ in EQUALITY_FIELDS:
+            table = index.tables[field_]
+            before = index.codes[field_]
+            after = zip(self.updated, map(table.code, self.values(field_)), strict=True)
+            moved = {p: code for p, code in after if code != before[p]}
+            if not moved and not self.released:
+                continue
+            if moved:
+                revalued.add(field_)
+                codes[field_] = before.copy()
+            postings = values[field_] = dict(index.values[field_])
+            owned: set[str | None] = set()
+            for p in [*moved, *self.released]:
+                _owned(postings, owned, table.values[before[p]]).discard(p)
+            for p, code in moved.items():
+                codes[field_][p] = code
+                _owned(postings, owned, table.values[code]).add(p)
+        return codes, values, revalued
+
+    def tags_of(self, index: AccountIndex) -> dict[str, BitMap]:
+        tags = dict(index.tags)
+        owned: set[str] = set()
+        touched = self.touched
+        for tag, bitmap in index.tags.items():
+            if bitmap.intersect(touched):
+                tags[tag] = bitmap - touched
+                owned.add(tag)
+        for p, row in self.updated.items():
+            for tag in self.tags.get(row[0], []):
+                _owned(tags, owned, tag).add(p)
+        return tags
+
+    def trigrams_of(self, index: AccountIndex) -> dict[int, BitMap]:
+        if not self.released:
+            return index.trigrams  # an update never changes a number's digits
+        trigrams = dict(index.trigrams)
+        owned: set[int] = set()
+        for p in self.released:
+            digits = index.phone_numbers[p].decode()
+            for start in range(len(digits) - TRIGRAM + 1):
+                run = digits[start : start + TRIGRAM]
+                if run.isdigit():
+                    _owned(trigrams, owned, int(run)).discard(p)
+        return trigrams
+
+    def orderings_of(
+        self, advanced: AccountIndex, revalued: set[Field]
+    ) -> dict[tuple[SortKey, ...], Ordering]:
+        """Each sort without the released positions; a sort by a revalued column also takes
+        the updated positions out and puts them back where their new values sort them."""
+        held = np.zeros(len(advanced.ids), dtype=bool)
+        held[np.frombuffer(advanced.everything.to_array(), dtype=np.uint32)] = True
+        updated = np.array(sorted(self.updated), dtype=np.uint32)
+        orderings = {}
+        for sort, ordering in advanced.orderings.items():
+            if _ORDERED_BY_VALUE.get(sort) not in revalued:
+                orderings[sort] = ordering.keeping(held) if self.released else ordering
+                continue
+            staying = held.copy()
+            staying[updated] = False
+            orderings[sort] = ordering.keeping(staying).inserting(
+                updated, _value_ranks(advanced, sort), advanced.ids
+            )
+        return orderings
+
+
+def _owned(bitmaps: dict[K, BitMap], owned: set[K], key: K) -> BitMap:
+    """The key's bitmap, copied (or made) the first time this copy of the index changes it."""
+    if key not in owned:
+        bitmap = bitmaps.get(key)
+        bitmaps[key] = BitMap() if bitmap is None else bitmap.copy()
+        owned.add(key)
+    return bitmaps[key]
+
+
+def _positions_of(index: AccountIndex, ids: Sequence[int]) -> list[int]:
+    """Each id's position, -1 for an id the index does not hold (any more)."""
+    found = np.searchsorted(index.sorted_ids, ids)
+    positions = []
+    for number_id, at in zip(ids, found.tolist(), strict=True):
+        held = at < len(index.sorted_ids) and index.sorted_ids[at] == number_id
+        position = int(index.position_of_sorted[at]) if held else -1
+        positions.append(position if position in index.everything else -1)
+    return positions
+
+
 class NumberIndexes:
     """The index of each account that has been asked for, kept at its newest data version."""
 
@@ -365,12 +613,22 @@ class NumberIndexes:
         self._indexes: dict[int, AccountIndex] = {}
         self._building: set[int] = set()
         self._lock = threading.Lock()
+        self._advancing = threading.Lock()
 
     def get(self, connection: Connection, caller: Caller) -> AccountIndex | None:
         """The caller's index at its data version, or None: then the database answers."""
         index = self._indexes.get(caller.account_id)
         if index is not None and index.data_version == caller.data_version:
             return index
+        if index is not None and index.data_version < caller.data_version:
+            with self._advancing:  # one thread advances; the others then find its result
+                index = self._indexes.get(caller.account_id)
+                if index is not None and index.data_version < caller.data_version:
+                    index = advance_index(index, connection, caller)
+                    if index is not None:
+                        self._keep(index, release=False)
+            if index is not None and index.data_version == caller.data_version:
+                return index
         if self.mode is IndexMode.INLINE:
             index = build_index(connection, caller)
             self._keep(index)
@@ -402,12 +660,13 @@ class NumberIndexes:
                 self._building.discard(account_id)
             self.database.close()  # this thread's connection
 
-    def _keep(self, index: AccountIndex) -> None:
+    def _keep(self, index: AccountIndex, *, release: bool = True) -> None:
         with self._lock:
             current = self._indexes.get(index.account_id)
             if current is None or current.data_version < index.data_version:
                 self._indexes[index.account_id] = index
-        _release_free_memory()
+        if release:  # after a build: an advance frees too little to be worth a trim
+            _release_free_memory()
 
 
 def _release_free_memory() -> None:

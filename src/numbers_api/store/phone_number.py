@@ -8,7 +8,7 @@ indexes never serve what the write changed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import orjson
 
@@ -26,6 +26,9 @@ UPDATABLE_COLUMNS = (
     "customer_reference",
     "billing_group_id",
     "hd_voice_enabled",
+    "messaging_profile_id",  # these two through PATCH /v2/phone_numbers/{id}/messaging
+    "messaging_product",
+    "deletion_lock_enabled",  # through an update_phone_numbers job
 )
 Changes = Mapping[str, str | bool | list[str] | None]
 
@@ -47,16 +50,23 @@ def find_number(connection: Connection, account_id: int, number_id: int) -> Phon
 
 
 def update_number(
-    connection: Connection, account_id: int, number_id: int, changes: Changes, now_ms: int
+    connection: Connection,
+    account_id: int,
+    number_id: int,
+    changes: Changes,
+    now_ms: int,
+    *,
+    updatable: Sequence[str] = UPDATABLE_COLUMNS,
 ) -> PhoneNumber | None:
     """The number after setting only the given columns (and `updated_at`), or None if the account
-    has no such number. Raises UnknownConnection before anything is written."""
+    has no such number; `updatable` lists the columns the caller may set, in the order their
+    assignments are written. Raises UnknownConnection before anything is written."""
     if find_number(connection, account_id, number_id) is None:
         return None
     connection_id = changes.get("connection_id")
-    if connection_id is not None and not _has_connection(connection, account_id, connection_id):
+    if connection_id is not None and not has_connection(connection, account_id, connection_id):
         raise UnknownConnection(connection_id)
-    columns = [column for column in UPDATABLE_COLUMNS if column in changes]
+    columns = [column for column in updatable if column in changes]
     values = [orjson.dumps(changes[c]).decode() if c == "tags" else changes[c] for c in columns]
     assignments = ", ".join(f"{column} = ?" for column in [*columns, "updated_at"])
     # Only the given columns: a concurrent update of other fields keeps its changes.
@@ -74,7 +84,7 @@ def update_number(
             ("account_id", "tag", "phone_number_id"),
             [(account_id, tag, number_id) for tag in tags],
         )
-    bump_data_version(connection, account_id)
+    bump_data_version(connection, account_id, [number_id])
     return find_number(connection, account_id, number_id)
 
 
@@ -95,11 +105,11 @@ def delete_number(
         raise DeletionLocked(number_id)
     connection.execute("DELETE FROM phone_number_tags WHERE phone_number_id = ?", (number_id,))
     connection.execute("DELETE FROM phone_numbers WHERE id = ?", (number_id,))
-    bump_data_version(connection, account_id)
+    bump_data_version(connection, account_id, [number_id])
     return dataclasses.replace(number, status="deleted")
 
 
-def _has_connection(connection: Connection, account_id: int, connection_id: object) -> bool:
+def has_connection(connection: Connection, account_id: int, connection_id: object) -> bool:
     row = connection.execute(
         "SELECT 1 FROM connections WHERE account_id = ? AND id = ?", (account_id, connection_id)
     ).fetchone()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -15,6 +15,7 @@ from numbers_api.query.conditions import (
     Field,
     HasNoTags,
     HasTag,
+    IsNotNull,
     IsNull,
     MatchesNothing,
     OneOf,
@@ -22,7 +23,7 @@ from numbers_api.query.conditions import (
     TextMatch,
     TextMatches,
 )
-from numbers_api.query.list_query import ListQuery
+from numbers_api.query.list_query import DEFAULT_ORDER, ListQuery
 from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection
 from numbers_api.store.dialects import Dialect
@@ -43,6 +44,8 @@ COLUMNS: dict[Field, str] = {
     Field.SOURCE_TYPE: "p.source_type",
     Field.PURCHASED_AT: "p.purchased_at",
     Field.CREATED_AT: "p.created_at",
+    Field.MESSAGING_PROFILE_ID: "p.messaging_profile_id",
+    Field.BUNDLE_ID: "p.bundle_id",
 }
 # Case-insensitive comparisons use the casefolded copy kept beside each name.
 FOLDED_COLUMNS = {Field.CONNECTION_NAME: "c.name_folded"}
@@ -80,7 +83,7 @@ def list_phone_numbers(
 ) -> ListResult:
     """A page and the exact total: from the account's index when there is one at the caller's
     data version, else from SQL alone."""
-    if index is not None:
+    if index is not None and index.answers(query.conditions, query.order):
         return _list_from_index(connection, caller, query, index)
     return _list_from_sql(connection, caller, query, counts)
 
@@ -126,6 +129,29 @@ def _list_from_sql(
     return ListResult(total, [phone_number_from_row(row) for row in rows])
 
 
+def count_matching(connection: Connection, account_id: int, conditions: Sequence[Condition]) -> int:
+    where, parameters = _where(connection.dialect, account_id, conditions)
+    return int(
+        connection.execute(f"SELECT count(*) {FROM} WHERE {where}", parameters).fetchone()[0]
+    )
+
+
+def matching_batches(
+    connection: Connection, account_id: int, conditions: Sequence[Condition], size: int
+) -> Iterator[list[tuple[PhoneNumber, str | None]]]:
+    """Every number the conditions match, in the list's default order, `size` at a time, each
+    with its messaging profile's name: an export of any size in bounded memory. The connection
+    must be inside a transaction (see `Connection.batches`)."""
+    where, parameters = _where(connection.dialect, account_id, conditions)
+    sql = (
+        f"SELECT {SELECT_LIST}, m.name {FROM} LEFT JOIN messaging_profiles m "
+        "ON m.account_id = p.account_id AND m.id = p.messaging_profile_id "
+        f"WHERE {where} ORDER BY {_order_by(DEFAULT_ORDER)}"
+    )
+    for rows in connection.batches(sql, parameters, size):
+        yield [(phone_number_from_row(row[:-1]), row[-1]) for row in rows]
+
+
 def phone_number_from_row(row: Sequence[object]) -> PhoneNumber:
     values = list(row)
     values[4] = orjson.loads(row[4])  # type: ignore[arg-type]
@@ -152,6 +178,8 @@ def _condition(dialect: Dialect, condition: Condition) -> tuple[str, Sequence[ob
             return f"{COLUMNS[field]} IN ({', '.join('?' * len(values))})", values
         case IsNull(field):
             return f"{COLUMNS[field]} IS NULL", ()
+        case IsNotNull(field):
+            return f"{COLUMNS[field]} IS NOT NULL", ()
         case TextMatches(field, match, text):
             return _text_match(dialect, FOLDED_COLUMNS[field], match, text.casefold())
         case DigitsContain(digits):

@@ -117,9 +117,150 @@ _POSTGRESQL_DIGITS_INDEX = [
 
 _DATA_VERSION = ["ALTER TABLE accounts ADD COLUMN data_version BIGINT NOT NULL DEFAULT 0"]
 
+# Which numbers each data version changed (`phone_number_id` NULL: any of them might have), so
+# that an index at an older version can be brought forward instead of built again.
+_NUMBER_CHANGES = [
+    """CREATE TABLE number_changes (
+        account_id BIGINT NOT NULL,
+        data_version BIGINT NOT NULL,
+        phone_number_id BIGINT
+    )""",
+    "CREATE INDEX number_changes_version ON number_changes(account_id, data_version)",
+]
+
+# The bundle a number is in (bundle_status_change); NULL: in none.
+_ACTIONS = ["ALTER TABLE phone_numbers ADD COLUMN bundle_id TEXT"]
+
+# A number's voicemail settings, once created; they go with the number. (SQLite takes these
+# type names as they are: BOOLEAN binds Python's True as 1.)
+_VOICEMAIL = [
+    """CREATE TABLE phone_number_voicemail (
+        phone_number_id BIGINT PRIMARY KEY REFERENCES phone_numbers(id) ON DELETE CASCADE,
+        enabled BOOLEAN NOT NULL,
+        pin TEXT
+    )"""
+]
+
+
+def _csv_downloads(engine: int) -> list[str]:
+    """CSV downloads and their files, kept in the database so that any worker or host serves
+    them (engine 0: SQLite, 1: PostgreSQL). A file is stored in parts of about a megabyte, so
+    that neither writing nor serving it holds the whole file in memory."""
+    return [
+        """CREATE TABLE csv_downloads (
+            id TEXT PRIMARY KEY,
+            account_id BIGINT NOT NULL REFERENCES accounts(id),
+            csv_format TEXT NOT NULL,
+            filters TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            completed_at BIGINT,
+            numbers BIGINT,
+            size BIGINT,
+            claim TEXT,
+            claimed_until BIGINT
+        )""",
+        "CREATE INDEX csv_downloads_account ON csv_downloads(account_id, created_at DESC, id DESC)",
+        "CREATE INDEX csv_downloads_status ON csv_downloads(status, created_at)",
+        f"""CREATE TABLE csv_download_parts (
+            download_id TEXT NOT NULL REFERENCES csv_downloads(id) ON DELETE CASCADE,
+            part BIGINT NOT NULL,
+            content {"BLOB" if engine == 0 else "BYTEA"} NOT NULL,
+            PRIMARY KEY (download_id, part)
+        )""",
+    ]
+
+
+_CSV_DOWNLOADS = (_csv_downloads(0), _csv_downloads(1))
+
+# Bulk jobs, one row per number's operation (outcome NULL: still to do), so that any worker or
+# host can run a job and one that was running when its server stopped is finished later, each
+# number once. A runner holds a job while `lease_expires_at` is ahead; 0 once it let go.
+_JOBS = [
+    """CREATE TABLE phone_number_jobs (
+        id TEXT PRIMARY KEY,
+        account_id BIGINT NOT NULL REFERENCES accounts(id),
+        type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        parameters TEXT NOT NULL,
+        targets TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        claimed_by TEXT,
+        lease_expires_at BIGINT
+    )""",
+    "CREATE INDEX phone_number_jobs_account ON phone_number_jobs(account_id, created_at, id)",
+    "CREATE INDEX phone_number_jobs_open ON phone_number_jobs(status, lease_expires_at)",
+    """CREATE TABLE phone_number_job_operations (
+        job_id TEXT NOT NULL REFERENCES phone_number_jobs(id),
+        position BIGINT NOT NULL,
+        target TEXT NOT NULL,
+        phone_number_id BIGINT,
+        phone_number TEXT,
+        outcome TEXT,
+        errors TEXT,
+        PRIMARY KEY (job_id, position)
+    )""",
+]
+
+# The voice settings that the list does not show, each defaulting to what Telnyx shows for a fresh
+# number. (SQLite takes BOOLEAN as it is and stores 0/1.)
+_VOICE_SETTINGS = [
+    f"ALTER TABLE phone_numbers ADD COLUMN {column}"
+    for column in (
+        "tech_prefix_enabled BOOLEAN NOT NULL DEFAULT FALSE",
+        "translated_number TEXT NOT NULL DEFAULT ''",
+        "forwards_to TEXT NOT NULL DEFAULT ''",
+        "forwarding_type TEXT NOT NULL DEFAULT 'always'",
+        "cnam_listing_details TEXT NOT NULL DEFAULT ''",
+        "rtp_auto_adjust_enabled BOOLEAN NOT NULL DEFAULT TRUE",
+        "accept_any_rtp_packets_enabled BOOLEAN NOT NULL DEFAULT FALSE",
+        "inbound_call_recording_format TEXT NOT NULL DEFAULT 'wav'",
+        "inbound_call_recording_channels TEXT NOT NULL DEFAULT 'single'",
+    )
+]
+
+# The messaging settings that the list does not show, defaulting to what Telnyx shows for a fresh
+# number: the A2P product (and only it eligible), and health with no message yet. The products
+# are a JSON array. (SQLite takes DOUBLE PRECISION as REAL.)
+_MESSAGING_SETTINGS = [
+    f"ALTER TABLE phone_numbers ADD COLUMN {column}"
+    for column in (
+        "messaging_product TEXT NOT NULL DEFAULT 'A2P'",
+        """eligible_messaging_products TEXT NOT NULL DEFAULT '["A2P"]'""",
+        "message_count BIGINT NOT NULL DEFAULT 0",
+        "inbound_outbound_ratio DOUBLE PRECISION NOT NULL DEFAULT 0",
+        "success_ratio DOUBLE PRECISION NOT NULL DEFAULT 0",
+        "spam_ratio DOUBLE PRECISION NOT NULL DEFAULT 0",
+    )
+]
+
 MIGRATIONS: dict[str, list[list[str]]] = {
-    "sqlite": [_base_schema(0), _SQLITE_DIGITS_INDEX, _DATA_VERSION],
-    "postgresql": [_base_schema(1), _POSTGRESQL_DIGITS_INDEX, _DATA_VERSION],
+    "sqlite": [
+        _base_schema(0),
+        _SQLITE_DIGITS_INDEX,
+        _DATA_VERSION,
+        _NUMBER_CHANGES,
+        _ACTIONS,
+        _VOICEMAIL,
+        _CSV_DOWNLOADS[0],
+        _JOBS,
+        _VOICE_SETTINGS,
+        _MESSAGING_SETTINGS,
+    ],
+    "postgresql": [
+        _base_schema(1),
+        _POSTGRESQL_DIGITS_INDEX,
+        _DATA_VERSION,
+        _NUMBER_CHANGES,
+        _ACTIONS,
+        _VOICEMAIL,
+        _CSV_DOWNLOADS[1],
+        _JOBS,
+        _VOICE_SETTINGS,
+        _MESSAGING_SETTINGS,
+    ],
 }
 
 

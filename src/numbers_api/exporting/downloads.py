@@ -1,0 +1,195 @@
+"""The runner of CSV downloads, one in each server worker: a thread that claims pending downloads
+(from any worker or host: they are in the database), exports each into a temporary file, and
+stores the file in the transaction that marks the download complete; and a thread that keeps the
+claim's lease up meanwhile.
+
+A runner that stops (the server shuts down) gives its download back at once; one that dies
+leaves a lease that runs out. Either way the download is claimed again and exported from the
+start, by this server when it starts again or by any other.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+import uuid
+
+from numbers_api.exporting.formats import CSV_COLUMNS, CsvWriter
+from numbers_api.exporting.run import export_numbers
+from numbers_api.query.csv_download_query import filter_conditions
+from numbers_api.store.csv_downloads import (
+    PART_BYTES,
+    CsvDownload,
+    claim_download,
+    claimable_downloads,
+    complete_download,
+    expire_downloads,
+    extend_claim,
+    fail_download,
+    has_expired_files,
+    release_claim,
+)
+from numbers_api.store.database import Database
+
+log = logging.getLogger("numbers_api.csv_downloads")
+
+LEASE_MS = 30_000
+POLL_SECONDS = 1.0  # how soon a download made on another worker or host is seen
+KEPT_MS = 24 * 3600 * 1000  # how long a finished file stays downloadable
+EXPIRY_SWEEP_SECONDS = 60.0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Stopping(Exception):
+    pass
+
+
+class _Lost(Exception):
+    pass
+
+
+class DownloadRunner:
+    """`start` it once; `wake` it when a download was made here; `stop` it on shutdown.
+    `pause_seconds` slows each batch of an export (NUMBERS_API_FAULTS=slow_csv_downloads), so that
+    tests can stop a server in the middle of one."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        lease_ms: int = LEASE_MS,
+        poll_seconds: float = POLL_SECONDS,
+        pause_seconds: float = 0.0,
+    ) -> None:
+        self.database = database
+        self.lease_ms = lease_ms
+        self.poll_seconds = poll_seconds
+        self.pause_seconds = pause_seconds
+        self.claim = uuid.uuid4().hex
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._current: str | None = None  # the download being exported
+        self._lost: str | None = None  # a download whose claim another runner took over
+        self._threads: list[threading.Thread] = []
+        self._swept_at = float("-inf")
+
+    def start(self) -> None:
+        self._threads = [
+            threading.Thread(target=self._work, name="csv-downloads", daemon=True),
+            threading.Thread(target=self._keep_leases, name="csv-download-leases", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+
+    def _work(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()  # before looking: a download made meanwhile wakes the wait
+                try:
+                    self._sweep()
+                    download = self._claim()
+                    if download is not None:
+                        self._run(download)
+                        continue
+                except Exception:  # the database may be away for a while: try again later
+                    log.exception("CSV download runner: unexpected error")
+                self._wake.wait(self.poll_seconds)
+        finally:
+            self.database.close()
+
+    def _claim(self) -> CsvDownload | None:
+        now = _now_ms()
+        for download_id in claimable_downloads(self.database.connection(), now):
+            with self.database.transaction() as connection:
+                download = claim_download(connection, download_id, self.claim, now, self.lease_ms)
+            if download is not None:
+                return download
+        return None
+
+    def _run(self, download: CsvDownload) -> None:
+        self._current = download.id
+        try:
+            with tempfile.TemporaryFile() as file:
+                writer = CsvWriter(file, CSV_COLUMNS[download.csv_format])
+                numbers = export_numbers(
+                    self.database,
+                    download.account_id,
+                    filter_conditions(download.filters),
+                    writer,
+                    lambda written, total: self._between_batches(download.id),
+                )
+                file.seek(0)
+                with self.database.transaction() as connection:
+                    done = complete_download(
+                        connection,
+                        download.id,
+                        self.claim,
+                        parts=iter(lambda: file.read(PART_BYTES), b""),
+                        numbers=numbers,
+                        now_ms=_now_ms(),
+                    )
+            if done:
+                log.info("CSV download %s complete: %d numbers", download.id, numbers)
+        except _Stopping:
+            with self.database.transaction() as connection:
+                release_claim(connection, download.id, self.claim)
+        except _Lost:
+            log.warning("CSV download %s was taken over by another runner", download.id)
+        except Exception:
+            log.exception("CSV download %s failed", download.id)
+            with self.database.transaction() as connection:
+                fail_download(connection, download.id, self.claim, _now_ms())
+        finally:
+            self._current = None
+
+    def _between_batches(self, download_id: str) -> None:
+        if self.pause_seconds:
+            self._stopping.wait(self.pause_seconds)
+        if self._stopping.is_set():
+            raise _Stopping
+        if self._lost == download_id:
+            raise _Lost
+
+    def _keep_leases(self) -> None:
+        try:
+            while not self._stopping.wait(self.lease_ms / 3000):
+                current = self._current
+                if current is None:
+                    continue
+                try:
+                    with self.database.transaction() as connection:
+                        held = extend_claim(
+                            connection, current, self.claim, _now_ms() + self.lease_ms
+                        )
+                except Exception:
+                    log.exception("CSV download runner: could not keep the lease of %s", current)
+                    continue
+                if not held and self._current == current:
+                    self._lost = current
+        finally:
+            self.database.close()
+
+    def _sweep(self) -> None:
+        """Files older than KEPT_MS are removed; their downloads show `expired`."""
+        if time.monotonic() - self._swept_at < EXPIRY_SWEEP_SECONDS:
+            return
+        self._swept_at = time.monotonic()
+        before = _now_ms() - KEPT_MS
+        if has_expired_files(self.database.connection(), before):
+            with self.database.transaction() as connection:
+                expire_downloads(connection, before)

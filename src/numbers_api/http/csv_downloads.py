@@ -1,0 +1,173 @@
+"""`POST` and `GET /v2/phone_numbers/csv_downloads`, `GET /v2/phone_numbers/csv_downloads/{id}`,
+and the file a complete download's `url` names: `GET /v2/phone_numbers/csv_downloads/{id}/file`.
+
+A download is made pending and exported in the background (exporting/downloads.py). Another
+account's download answers exactly as one that does not exist: 404.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from starlette.responses import Response, StreamingResponse
+
+from numbers_api.http.errors import bad_request, error_object, error_response
+from numbers_api.http.phone_number import now_ms
+from numbers_api.query.csv_download_query import parse_csv_download_query, parse_page_query
+from numbers_api.query.errors import InvalidQuery
+from numbers_api.serialisation import encode, pagination_meta
+from numbers_api.store.accounts import Caller
+from numbers_api.store.csv_downloads import (
+    COMPLETE,
+    PART_BYTES,
+    CsvDownload,
+    create_download,
+    find_download,
+    list_downloads,
+    read_part,
+)
+from numbers_api.store.database import Connection, Database
+
+# Download ids are UUIDs, as Telnyx's; accepted in either case, stored in lower case.
+ID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+PATH = "v2/phone_numbers/csv_downloads"
+
+
+def create_endpoint(
+    database: Database,
+    caller: Caller,
+    query_string: str,
+    base_url: str,
+    on_created: Callable[[], None],
+) -> Response:
+    try:
+        query = parse_csv_download_query(query_string)
+    except InvalidQuery as invalid:
+        return bad_request(invalid.errors)
+    if query.include_managed_accounts:
+        return error_response(
+            422,
+            [
+                error_object(
+                    "10015",
+                    "Bad Request",
+                    "This server has no managed accounts: an export holds the caller's own "
+                    "numbers only.",
+                    parameter="include_managed_accounts",
+                )
+            ],
+        )
+    with database.transaction() as connection:
+        download = create_download(
+            connection,
+            caller.account_id,
+            query.csv_format,
+            query.filters,
+            now_ms(),
+        )
+    on_created()
+    return _response({"data": [download_object(download, base_url)]})
+
+
+def list_endpoint(
+    connection: Connection, caller: Caller, query_string: str, base_url: str
+) -> Response:
+    try:
+        page = parse_page_query(query_string)
+    except InvalidQuery as invalid:
+        return bad_request(invalid.errors)
+    total, downloads = list_downloads(connection, caller.account_id, page.offset, page.size)
+    return _response(
+        {
+            "data": [download_object(download, base_url) for download in downloads],
+            "meta": pagination_meta(page.number, page.size, total),
+        }
+    )
+
+
+def retrieve_endpoint(
+    connection: Connection, caller: Caller, raw_id: str, base_url: str
+) -> Response:
+    found = _find(connection, caller, raw_id)
+    if isinstance(found, Response):
+        return found
+    return _response({"data": [download_object(found, base_url)]})
+
+
+def file_endpoint(
+    connection: Connection, caller: Caller, raw_id: str, database: Database
+) -> Response:
+    """The CSV file, streamed part by part as stored; 404 until the download is complete."""
+    found = _find(connection, caller, raw_id)
+    if isinstance(found, Response):
+        return found
+    if found.status != COMPLETE or found.size is None:
+        return error_response(
+            404,
+            [
+                error_object(
+                    "10005",
+                    "Resource not found",
+                    f"CSV download {found.id} has no file: its status is {found.status}.",
+                )
+            ],
+        )
+    return StreamingResponse(
+        _parts(database, found.id, found.size),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Length": str(found.size),
+            "Content-Disposition": f'attachment; filename="phone-numbers-{found.id}.csv"',
+        },
+    )
+
+
+def download_object(download: CsvDownload, base_url: str) -> dict[str, Any]:
+    """A `CsvDownload`; its `url` (on this server, under the request's base URL) only once the
+    file can be fetched."""
+    item: dict[str, Any] = {
+        "id": download.id,
+        "record_type": "csv_download",
+        "status": download.status,
+    }
+    if download.status == COMPLETE:
+        item["url"] = f"{base_url.rstrip('/')}/{PATH}/{download.id}/file"
+    return item
+
+
+def _find(connection: Connection, caller: Caller, raw_id: str) -> CsvDownload | Response:
+    if ID_PATTERN.fullmatch(raw_id) is None:
+        return error_response(
+            400,
+            [
+                error_object(
+                    "10006",
+                    "Invalid ID",
+                    f"{raw_id!r} is not a CSV download id: ids are UUIDs.",
+                    parameter="id",
+                )
+            ],
+        )
+    download = find_download(connection, caller.account_id, raw_id.lower())
+    if download is None:
+        return error_response(
+            404,
+            [error_object("10005", "Resource not found", f"There is no CSV download {raw_id}.")],
+        )
+    return download
+
+
+def _parts(database: Database, download_id: str, size: int) -> Iterator[bytes]:
+    # Each part is read by whichever thread Starlette gives the next step (each has its own
+    # connection); a complete download's parts never change until they expire.
+    for part in range(-(-size // PART_BYTES)):
+        content = read_part(database.connection(), download_id, part)
+        if content is None:  # expired meanwhile: the response ends short of its length
+            return
+        yield content
+
+
+def _response(document: dict[str, Any]) -> Response:
+    return Response(encode(document), media_type="application/json")

@@ -1,0 +1,41 @@
+"""Numbers' voice settings: the phone_numbers columns of `domain.VOICE_SETTINGS`, read for a page
+of numbers, and changed column by column."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from numbers_api.domain import VOICE_SETTINGS, PhoneNumber
+from numbers_api.store.database import Connection
+from numbers_api.store.phone_number import Changes, update_number
+
+VOICE_COLUMNS = tuple(setting.column for setting in VOICE_SETTINGS)
+# A PATCH of the voice settings may also move the number to another connection.
+UPDATABLE_VOICE_COLUMNS = ("connection_id", *VOICE_COLUMNS)
+# One number's voice settings: column -> value as stored (SQLite gives booleans as 0 and 1).
+Settings = dict[str, object]
+
+
+def find_voice_settings(
+    connection: Connection, account_id: int, ids: Sequence[int]
+) -> dict[int, Settings]:
+    """The voice settings of those of the numbers that the account has, by id."""
+    if not ids:
+        return {}
+    # The unary + keeps SQLite from reading the account's index instead of the ids' primary key.
+    rows = connection.execute(
+        f"SELECT id, {', '.join(VOICE_COLUMNS)} FROM phone_numbers "
+        f"WHERE id IN ({', '.join('?' * len(ids))}) AND +account_id = ?",
+        [*ids, account_id],
+    ).fetchall()
+    return {row[0]: dict(zip(VOICE_COLUMNS, row[1:], strict=True)) for row in rows}
+
+
+def update_voice_settings(
+    connection: Connection, account_id: int, number_id: int, changes: Changes, now_ms: int
+) -> PhoneNumber | None:
+    """The number after setting only the given voice columns (and `updated_at`, and the data
+    version), or None if the account has no such number. Raises UnknownConnection."""
+    return update_number(
+        connection, account_id, number_id, changes, now_ms, updatable=UPDATABLE_VOICE_COLUMNS
+    )
