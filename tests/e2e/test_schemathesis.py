@@ -1,10 +1,10 @@
 """Schemathesis against a real `numbers-api serve`, driven by the document the server publishes.
 
 The schema is loaded from the live server's `GET /v2/openapi.json` (what a user's tools read), and
-each operation (the list, and retrieve, update and delete of one number) is tested with every
-check Schemathesis has, with positive and negative data, in the examples, coverage and fuzzing
-phases. The stateful phase needs links between operations; the document has none, so there is
-nothing for it to do (`schemathesis run` reports it as "not applicable").
+every operation it serves is tested with every check Schemathesis has, with positive and negative
+data, in the examples, coverage and fuzzing phases; then in the stateful phase, sequences of calls
+chained by the links Schemathesis infers from the document (a number listed, then read, changed or
+released; a job or a download made, then read).
 
 Each case carries the key of an account holding a few dozen varied numbers, so positive cases
 find data and responses are checked against real items, not only against empty pages. The run is
@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import hypothesis
 import pytest
 import schemathesis
 from schemathesis.checks import CHECKS, load_all_checks
@@ -28,6 +29,7 @@ SEED = 20_240_601
 # Fuzzed cases, positive and negative together (about 300 requests with the other phases'); the
 # examples and coverage phases run every case they derive.
 MAX_EXAMPLES = 200
+STATEFUL_EXAMPLES = 30  # sequences of calls
 NUMBERS = 48
 # Schemathesis's own default for `positive_data_acceptance`.
 ACCEPTANCE_STATUSES = ("2xx", "3xx", "401", "403", "404", "409", "429", "5xx")
@@ -131,10 +133,17 @@ def only_sendable_query(context: schemathesis.HookContext, query: dict[str, Any]
 
 @pytest.fixture(scope="module")
 def published_schema(live_server: LiveServer, live_inventory: Inventory) -> schemathesis.BaseSchema:
-    """The server's own document, loaded from the server, set to call it with a real key."""
+    return schema_of_new_account(live_server, live_inventory, example_records())
+
+
+def schema_of_new_account(
+    live_server: LiveServer, live_inventory: Inventory, extra: list[dict[str, Any]]
+) -> schemathesis.BaseSchema:
+    """The server's own document, loaded from the server, set to call it with the key of a new
+    account holding the varied numbers and the `extra` ones."""
     account = f"schemathesis-{uuid.uuid4().hex}"
     key = live_inventory.account(account)
-    live_inventory.load(account, [*varied_records(NUMBERS), *example_records()])
+    live_inventory.load(account, [*varied_records(NUMBERS), *extra])
     config = schemathesis.Config.from_dict(
         {
             "seed": SEED,
@@ -196,3 +205,30 @@ def test_every_check_mode_and_phase_is_on(published_schema: schemathesis.BaseSch
     assert phases.examples.enabled
     assert phases.coverage.enabled
     assert phases.fuzzing.enabled
+
+
+def test_stateful_sequences_keep_the_published_document(
+    live_server: LiveServer, live_inventory: Inventory
+) -> None:
+    """The stateful phase: sequences of calls chained by the links Schemathesis finds between
+    the operations (a job or a download made, then read; a number listed, then read, changed or
+    released), every response checked. An account of its own: the other tests release numbers."""
+    called: set[str] = set()
+    schema = schema_of_new_account(live_server, live_inventory, [])  # the examples' ids are taken
+
+    class Machine(schema.as_state_machine()):  # type: ignore[misc]
+        def after_call(self, response: Any, case: schemathesis.Case[Any]) -> None:
+            called.add(f"{case.method} {case.path} {response.status_code}")
+
+    Machine.run(
+        settings=hypothesis.settings(
+            max_examples=STATEFUL_EXAMPLES,
+            stateful_step_count=8,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+    )
+    # Sequences reached the operations behind the links, with the resources they were given.
+    assert {"GET /phone_numbers/{id} 200", "GET /phone_numbers/jobs/{id} 200"} <= called, called

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import threading
 import time
 import uuid
+from collections.abc import Callable
 
+from numbers_api.background import BackgroundRunner
 from numbers_api.exporting.formats import CSV_COLUMNS, CsvWriter
 from numbers_api.exporting.run import export_numbers
 from numbers_api.query.csv_download_query import filter_conditions
@@ -53,10 +54,11 @@ class _Lost(Exception):
     pass
 
 
-class DownloadRunner:
-    """`start` it once; `wake` it when a download was made here; `stop` it on shutdown.
-    `pause_seconds` slows each batch of an export (NUMBERS_API_FAULTS=slow_csv_downloads), so that
-    tests can stop a server in the middle of one."""
+class DownloadRunner(BackgroundRunner):
+    """`pause_seconds` slows each batch of an export (NUMBERS_API_FAULTS=slow_csv_downloads), so
+    that tests can stop a server in the middle of one."""
+
+    thread_name = "csv-downloads"
 
     def __init__(
         self,
@@ -66,51 +68,24 @@ class DownloadRunner:
         poll_seconds: float = POLL_SECONDS,
         pause_seconds: float = 0.0,
     ) -> None:
-        self.database = database
+        super().__init__(database, poll_seconds=poll_seconds)
         self.lease_ms = lease_ms
-        self.poll_seconds = poll_seconds
         self.pause_seconds = pause_seconds
         self.claim = uuid.uuid4().hex
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
         self._current: str | None = None  # the download being exported
         self._lost: str | None = None  # a download whose claim another runner took over
-        self._threads: list[threading.Thread] = []
         self._swept_at = float("-inf")
 
-    def start(self) -> None:
-        self._threads = [
-            threading.Thread(target=self._work, name="csv-downloads", daemon=True),
-            threading.Thread(target=self._keep_leases, name="csv-download-leases", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+    def companions(self) -> list[Callable[[], None]]:
+        return [self._keep_leases]
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stopping.set()
-        self._wake.set()
-        for thread in self._threads:
-            thread.join(timeout)
-        self._threads = []
-
-    def _work(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                self._wake.clear()  # before looking: a download made meanwhile wakes the wait
-                try:
-                    self._sweep()
-                    download = self._claim()
-                    if download is not None:
-                        self._run(download)
-                        continue
-                except Exception:  # the database may be away for a while: try again later
-                    log.exception("CSV download runner: unexpected error")
-                self._wake.wait(self.poll_seconds)
-        finally:
-            self.database.close()
+    def run_next(self) -> bool:
+        self._sweep()
+        download = self._claim()
+        if download is None:
+            return False
+        self._run(download)
+        return True
 
     def _claim(self) -> CsvDownload | None:
         now = _now_ms()
@@ -158,31 +133,24 @@ class DownloadRunner:
             self._current = None
 
     def _between_batches(self, download_id: str) -> None:
-        if self.pause_seconds:
-            self._stopping.wait(self.pause_seconds)
-        if self._stopping.is_set():
+        if self.pause(self.pause_seconds):
             raise _Stopping
         if self._lost == download_id:
             raise _Lost
 
     def _keep_leases(self) -> None:
-        try:
-            while not self._stopping.wait(self.lease_ms / 3000):
-                current = self._current
-                if current is None:
-                    continue
-                try:
-                    with self.database.transaction() as connection:
-                        held = extend_claim(
-                            connection, current, self.claim, _now_ms() + self.lease_ms
-                        )
-                except Exception:
-                    log.exception("CSV download runner: could not keep the lease of %s", current)
-                    continue
-                if not held and self._current == current:
-                    self._lost = current
-        finally:
-            self.database.close()
+        while not self.pause(self.lease_ms / 3000):
+            current = self._current
+            if current is None:
+                continue
+            try:
+                with self.database.transaction() as connection:
+                    held = extend_claim(connection, current, self.claim, _now_ms() + self.lease_ms)
+            except Exception:
+                log.exception("CSV download runner: could not keep the lease of %s", current)
+                continue
+            if not held and self._current == current:
+                self._lost = current
 
     def _sweep(self) -> None:
         """Files older than KEPT_MS are removed; their downloads show `expired`."""

@@ -29,8 +29,8 @@ from numbers_api.http.errors import (
     unexpected_error,
 )
 from numbers_api.http.phone_number import delete_endpoint, retrieve_endpoint, update_endpoint
-from numbers_api.http.phone_numbers import list_endpoint
-from numbers_api.http.slim import slim_list_endpoint
+from numbers_api.http.phone_numbers import ListView, list_endpoint, list_view_endpoint
+from numbers_api.http.slim import SLIM_VIEW
 from numbers_api.jobs.runner import SLOW_JOB_SECONDS, JobRunner
 from numbers_api.logs import configure_logging
 from numbers_api.serialisation import encode
@@ -157,23 +157,18 @@ class Api:
             self.pages.put(self._page_key(caller, request), bytes(response.body))
         return response
 
-    def slim_list_phone_numbers(
-        self, connection: Connection, caller: Caller, request: Request
-    ) -> Response:
-        query_string = request.scope["query_string"].decode("latin-1")
-        response = slim_list_endpoint(
-            connection, caller, query_string, counts=self.counts, indexes=self.indexes
-        )
-        return self._kept_page(caller, request, response)
+    def list_view(self, view: ListView) -> CachedRead:
+        """The read of a list that shows the numbers its own way, its pages cached as the main
+        list's are."""
 
-    def list_voice_settings(
-        self, connection: Connection, caller: Caller, request: Request
-    ) -> Response:
-        query_string = request.scope["query_string"].decode("latin-1")
-        response = voice.list_endpoint(
-            connection, caller, query_string, counts=self.counts, indexes=self.indexes
-        )
-        return self._kept_page(caller, request, response)
+        def compute(connection: Connection, caller: Caller, request: Request) -> Response:
+            query_string = request.scope["query_string"].decode("latin-1")
+            response = list_view_endpoint(
+                connection, caller, query_string, view, counts=self.counts, indexes=self.indexes
+            )
+            return self._kept_page(caller, request, response)
+
+        return CachedRead(self.cached_page, compute)
 
     def retrieve_voice_settings(
         self, connection: Connection, caller: Caller, request: Request
@@ -195,17 +190,6 @@ class Api:
 
     def delete_phone_number(self, caller: Caller, request: Request, body: bytes) -> Response:
         return delete_endpoint(self.database, caller, request.path_params["id"], self.profiles)
-
-    def list_messaging_settings(
-        self, connection: Connection, caller: Caller, request: Request
-    ) -> Response:
-        return messaging.list_endpoint(
-            connection,
-            caller,
-            request.scope["query_string"].decode("latin-1"),
-            counts=self.counts,
-            indexes=self.indexes,
-        )
 
     def retrieve_messaging_settings(
         self, connection: Connection, caller: Caller, request: Request
@@ -377,12 +361,12 @@ def create_app(settings: Settings) -> Starlette:
         # Before /v2/phone_numbers/{id}, which would take `slim` or `voice` for an id.
         Route(
             "/v2/phone_numbers/slim",
-            api.endpoint(GET=CachedRead(api.cached_page, api.slim_list_phone_numbers)),
+            api.endpoint(GET=api.list_view(SLIM_VIEW)),
             methods=EVERY_METHOD,
         ),
         Route(
             "/v2/phone_numbers/voice",
-            api.endpoint(GET=CachedRead(api.cached_page, api.list_voice_settings)),
+            api.endpoint(GET=api.list_view(voice.VOICE_VIEW)),
             methods=EVERY_METHOD,
         ),
         Route(
@@ -436,7 +420,7 @@ def create_app(settings: Settings) -> Starlette:
         # Before /v2/phone_numbers/{id}, which would take `messaging` for an id.
         Route(
             "/v2/phone_numbers/messaging",
-            api.endpoint(GET=api.list_messaging_settings),
+            api.endpoint(GET=api.list_view(messaging.MESSAGING_VIEW)),
             methods=EVERY_METHOD,
         ),
         Route(

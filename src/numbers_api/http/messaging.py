@@ -11,7 +11,6 @@ from typing import Any
 
 from starlette.responses import Response
 
-from numbers_api.cache import LruCache
 from numbers_api.domain import MessagingSettings, PhoneNumber
 from numbers_api.http.bodies import Check, checked_body
 from numbers_api.http.errors import PROFILE_ERROR_TITLE, error_object, error_response
@@ -24,7 +23,7 @@ from numbers_api.http.phone_number import (
     parse_id,
     tag_list,
 )
-from numbers_api.http.phone_numbers import list_page_endpoint
+from numbers_api.http.phone_numbers import ListView
 from numbers_api.query.filters import MESSAGING_FILTERS
 from numbers_api.query.list_query import MESSAGING_SORTS, ListQuery
 from numbers_api.serialisation import encode, phone_number_with_messaging_settings
@@ -42,7 +41,6 @@ from numbers_api.store.messaging_settings import (
     update_messaging_settings,
     with_messaging_settings,
 )
-from numbers_api.store.number_index import NumberIndexes
 
 # The read-only properties of PhoneNumberWithMessagingSettings: named as such when sent.
 READ_ONLY_FIELDS = (
@@ -59,32 +57,14 @@ READ_ONLY_FIELDS = (
 )
 
 
-def list_endpoint(
-    connection: Connection,
-    caller: Caller,
-    query_string: str,
-    *,
-    counts: LruCache[int],
-    indexes: NumberIndexes,
-) -> Response:
-    return list_page_endpoint(
-        connection,
-        caller,
-        query_string,
-        filters=MESSAGING_FILTERS,
-        switches=(),
-        sorts=MESSAGING_SORTS,
-        items=_items,
-        counts=counts,
-        indexes=indexes,
-    )
-
-
 def _items(
     connection: Connection, caller: Caller, query: ListQuery, numbers: list[PhoneNumber]
 ) -> list[dict[str, Any]]:
     settings = with_messaging_settings(connection, caller.account_id, numbers)
     return [phone_number_with_messaging_settings(s) for s in settings]
+
+
+MESSAGING_VIEW = ListView(MESSAGING_FILTERS, _items, sorts=MESSAGING_SORTS)
 
 
 def retrieve_endpoint(connection: Connection, caller: Caller, raw_id: str) -> Response:

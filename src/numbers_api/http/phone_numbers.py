@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import Response
@@ -83,28 +84,34 @@ def list_endpoint(
 Items = Callable[[Connection, Caller, ListQuery, list[PhoneNumber]], list[dict[str, Any]]]
 
 
-def list_page_endpoint(
-    connection: Connection,
-    caller: Caller,
-    query_string: str,
-    *,
-    filters: FilterSet,
-    switches: Sequence[str],
-    items: Items,
-    counts: LruCache[int],
-    indexes: NumberIndexes,
-    sorts: Sorting = NAMED_SORTS,
-) -> Response:
+@dataclass(frozen=True, slots=True)
+class ListView:
     """A list that shows its numbers its own way (`/slim`, `/voice`, `/messaging`): the main
     list's parameters, store, index and pages, with its own filters, true-or-false parameters,
     sorts and items."""
+
+    filters: FilterSet
+    items: Items
+    switches: Sequence[str] = ()
+    sorts: Sorting = NAMED_SORTS
+
+
+def list_view_endpoint(
+    connection: Connection,
+    caller: Caller,
+    query_string: str,
+    view: ListView,
+    *,
+    counts: LruCache[int],
+    indexes: NumberIndexes,
+) -> Response:
     try:
-        query = parse_list_query(query_string, filters, sorts, switches=switches)
+        query = parse_list_query(query_string, view.filters, view.sorts, switches=view.switches)
     except InvalidQuery as invalid:
         return bad_request(invalid.errors)
     result = list_phone_numbers(connection, caller, query, counts, indexes.get(connection, caller))
     document = {
-        "data": items(connection, caller, query, result.numbers),
+        "data": view.items(connection, caller, query, result.numbers),
         "meta": pagination_meta(query.page.number, query.page.size, result.total),
     }
     return Response(encode(document), media_type="application/json")

@@ -5,39 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import Response
-
-from numbers_api.cache import LruCache
 from numbers_api.domain import PhoneNumber
-from numbers_api.http.phone_numbers import list_page_endpoint
+from numbers_api.http.phone_numbers import ListView
 from numbers_api.query.filters import SLIM_FILTERS
 from numbers_api.query.list_query import ListQuery
 from numbers_api.serialisation import slim_phone_number
 from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection
-from numbers_api.store.number_index import NumberIndexes
 
 SWITCHES = ("include_connection", "include_tags")
-
-
-def slim_list_endpoint(
-    connection: Connection,
-    caller: Caller,
-    query_string: str,
-    *,
-    counts: LruCache[int],
-    indexes: NumberIndexes,
-) -> Response:
-    return list_page_endpoint(
-        connection,
-        caller,
-        query_string,
-        filters=SLIM_FILTERS,
-        switches=SWITCHES,
-        items=_items,
-        counts=counts,
-        indexes=indexes,
-    )
 
 
 def _items(
@@ -49,3 +25,6 @@ def _items(
         slim_phone_number(number, connection=connection_shown, tags=tags_shown)
         for number in numbers
     ]
+
+
+SLIM_VIEW = ListView(SLIM_FILTERS, _items, switches=SWITCHES)

@@ -12,7 +12,6 @@ from typing import Any
 
 from starlette.responses import Response
 
-from numbers_api.cache import LruCache
 from numbers_api.domain import VOICE_SETTINGS, PhoneNumber, VoiceSetting
 from numbers_api.http.phone_number import (
     InvalidBody,
@@ -26,13 +25,12 @@ from numbers_api.http.phone_number import (
     pointer,
     unknown_connection,
 )
-from numbers_api.http.phone_numbers import list_page_endpoint
+from numbers_api.http.phone_numbers import ListView
 from numbers_api.query.filters import VOICE_FILTERS
 from numbers_api.query.list_query import ListQuery
 from numbers_api.serialisation import encode, phone_number_with_voice_settings
 from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection, Database
-from numbers_api.store.number_index import NumberIndexes
 from numbers_api.store.phone_number import UnknownConnection, find_number
 from numbers_api.store.voice_settings import Settings, find_voice_settings, update_voice_settings
 
@@ -48,31 +46,14 @@ CNAM_DETAILS = "/cnam_listing/cnam_listing_details"
 VoiceChanges = dict[str, str | bool | None]  # column -> new value
 
 
-def list_endpoint(
-    connection: Connection,
-    caller: Caller,
-    query_string: str,
-    *,
-    counts: LruCache[int],
-    indexes: NumberIndexes,
-) -> Response:
-    return list_page_endpoint(
-        connection,
-        caller,
-        query_string,
-        filters=VOICE_FILTERS,
-        switches=(),
-        items=_items,
-        counts=counts,
-        indexes=indexes,
-    )
-
-
 def _items(
     connection: Connection, caller: Caller, query: ListQuery, numbers: list[PhoneNumber]
 ) -> list[dict[str, Any]]:
     settings = find_voice_settings(connection, caller.account_id, [n.id for n in numbers])
     return [phone_number_with_voice_settings(n, settings[n.id]) for n in numbers]
+
+
+VOICE_VIEW = ListView(VOICE_FILTERS, _items)
 
 
 def retrieve_endpoint(connection: Connection, caller: Caller, raw_id: str) -> Response:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
 
+from numbers_api.background import BackgroundRunner
 from numbers_api.domain import PhoneNumber
 from numbers_api.store.database import Connection, Database
 from numbers_api.store.emergency import set_emergency
@@ -70,7 +70,9 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-class JobRunner:
+class JobRunner(BackgroundRunner):
+    thread_name = "numbers-api-jobs"
+
     def __init__(
         self,
         database: Database,
@@ -79,47 +81,11 @@ class JobRunner:
         lease_ms: int = LEASE_MS,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
-        self.database = database
+        super().__init__(database, poll_seconds=poll_seconds)
         self.delay_seconds = delay_seconds
         self.lease_ms = lease_ms
-        self.poll_seconds = poll_seconds
         # Unique among every runner sharing the database, and says where it runs.
         self.name = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
-        self._stopping = threading.Event()
-        self._woken = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="numbers-api-jobs", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        """A job was just created: look now rather than at the next poll."""
-        self._woken.set()
-
-    def stop(self) -> None:
-        """Stop after the current number; a job not finished is let go for the next runner."""
-        self._stopping.set()
-        self._woken.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _loop(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                self._woken.clear()
-                try:
-                    ran = self.run_next()
-                except Exception:
-                    # The job (if any) stays held until its lease runs out, then is retried.
-                    log.exception("bulk job runner %s failed; it carries on", self.name)
-                    ran = False
-                if not ran:
-                    self._woken.wait(self.poll_seconds)
-        finally:
-            self.database.close()  # this thread's connection
 
     def run_next(self) -> bool:
         """Claim a job and run it until it is done, lost or the runner stops; False if there was
@@ -130,7 +96,7 @@ class JobRunner:
             return False
         log.info("job %s (%s) claimed by %s", job.id, job.type, self.name)
         for operation in operations_to_do(self.database.connection(), job.id):
-            if self._stopping.wait(self.delay_seconds):
+            if self.pause(self.delay_seconds):
                 with self.database.transaction() as connection:
                     release_job(connection, job.id, self.name)
                 log.info("job %s let go by %s, which is stopping", job.id, self.name)
