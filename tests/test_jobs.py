@@ -208,7 +208,7 @@ def test_malformed_json_is_400_10023(api: ApiClient, key: str, kind: str) -> Non
             {"phone_numbers": ["1001"], "deletion_lock_enabled": "yes"},
             "/deletion_lock_enabled",
         ),
-        ("update_phone_numbers", {"phone_numbers": ["1001"], "voice": {}}, "/voice"),
+        ("update_phone_numbers", {"phone_numbers": ["1001"], "voice": []}, "/voice"),
         (
             "update_emergency_settings",
             {"phone_numbers": ["1001"], "emergency_enabled": "true"},
@@ -377,8 +377,11 @@ def test_an_update_job_needs_numbers_or_a_filter(api: ApiClient, key: str) -> No
     assert pointers(create(api, key, "update_phone_numbers", {"tags": ["x"]})) == ["/phone_numbers"]
 
 
-def test_an_update_job_needs_an_updateable_field(api: ApiClient, key: str) -> None:
-    response = create(api, key, "update_phone_numbers", {"phone_numbers": [MINE[0]]})
+@pytest.mark.parametrize("fields", [{}, {"voice": {}}, {"voice": {"call_forwarding": {}}}])
+def test_an_update_job_needs_an_updateable_field(
+    api: ApiClient, key: str, fields: dict[str, Any]
+) -> None:
+    response = create(api, key, "update_phone_numbers", {"phone_numbers": [MINE[0]], **fields})
     assert pointers(response) == ["/updateable_fields"]
 
 
@@ -393,6 +396,105 @@ def test_an_update_job_to_a_connection_the_account_lacks_is_422(api: ApiClient, 
     response = create(api, key, "update_phone_numbers", body)
     assert pointers(response) == ["/connection_id"]
     assert response.json()["errors"][0]["code"] == "10013"
+
+
+FORWARDING = {
+    "call_forwarding_enabled": True,
+    "forwards_to": "+13035559123",
+    "forwarding_type": "on-failure",
+}
+
+
+def test_an_update_job_with_only_voice_settings_changes_each_numbers_voice_settings(
+    api: ApiClient, key: str
+) -> None:
+    assert set(numbers(api, key, "filter[voice.usage_payment_method]=pay-per-minute")) >= set(MINE)
+    voice = {
+        "call_forwarding": FORWARDING,
+        "call_recording": {"inbound_call_recording_enabled": True},
+        "usage_payment_method": "channel",
+    }
+    body = {"phone_numbers": list(MINE[:2]), "voice": voice}
+    job = accepted(create(api, key, "update_phone_numbers", body))
+    assert job["parameters"] == {"voice": voice, "phone_numbers": list(MINE[:2])}
+    done = finished(api, key, job)
+    assert ids(done["successful_operations"]) == list(MINE[:2])
+    after = numbers(api, key)
+    for number_id in MINE[:2]:
+        settings = api.get(f"{LIST}/{number_id}/voice", key).json()["data"]
+        assert settings["call_forwarding"] == FORWARDING
+        assert settings["call_recording"]["inbound_call_recording_enabled"] is True
+        assert settings["usage_payment_method"] == "channel"
+        assert after[number_id]["call_forwarding_enabled"] is True
+        assert after[number_id]["call_recording_enabled"] is True
+        assert after[number_id]["tags"] == ["old"]
+    assert after[MINE[2]]["call_recording_enabled"] is False
+    channel = numbers(api, key, "filter[voice.usage_payment_method]=channel")
+    assert set(channel) == set(MINE[:2])
+
+
+def test_an_update_job_sets_its_fields_and_voice_settings_together(
+    api: ApiClient, key: str
+) -> None:
+    body = {"phone_numbers": [MINE[0]], "tags": ["new"], "voice": {"hd_voice_enabled": True}}
+    finished(api, key, accepted(create(api, key, "update_phone_numbers", body)))
+    number = numbers(api, key)[MINE[0]]
+    assert (number["tags"], number["hd_voice_enabled"]) == (["new"], True)
+
+
+@pytest.mark.parametrize(
+    ("voice", "fields", "field"),
+    [
+        (
+            {"call_forwarding": {**FORWARDING, "forwards_to": "12"}},
+            {},
+            "/voice/call_forwarding/forwards_to",
+        ),
+        ({"call_forwarding": {"nope": True}}, {}, "/voice/call_forwarding/nope"),
+        ({"usage_payment_method": "free"}, {}, "/voice/usage_payment_method"),
+        ({"media_features": True}, {}, "/voice/media_features"),
+        ({"phone_number": "+13035559123"}, {}, "/voice/phone_number"),
+        ({"connection_id": ""}, {"connection_id": CONNECTION}, "/voice/connection_id"),
+    ],
+)
+def test_a_wrong_voice_field_is_422_naming_it_under_voice(
+    api: ApiClient, key: str, voice: dict[str, Any], fields: dict[str, Any], field: str
+) -> None:
+    body = {"phone_numbers": [MINE[0]], "voice": voice, **fields}
+    response = create(api, key, "update_phone_numbers", body)
+    assert pointers(response) == [field]
+    assert response.json()["errors"][0]["code"] == "10015"
+    assert api.get(JOBS, key).json()["meta"]["total_results"] == 0
+
+
+def test_a_voice_connection_the_account_lacks_is_422_naming_it(api: ApiClient, key: str) -> None:
+    body = {"phone_numbers": [MINE[0]], "voice": {"connection_id": "nope"}}
+    response = create(api, key, "update_phone_numbers", body)
+    assert pointers(response) == ["/voice/connection_id"]
+    assert response.json()["errors"][0]["code"] == "10013"
+
+
+def test_enabling_a_cnam_listing_fails_only_the_numbers_without_details(
+    api: ApiClient, key: str
+) -> None:
+    listed = {"cnam_listing": {"cnam_listing_details": "ACME"}}
+    assert api.request("PATCH", f"{LIST}/{MINE[0]}/voice", key, json=listed).status_code == 200
+    voice = {"cnam_listing": {"cnam_listing_enabled": True}, "tech_prefix_enabled": True}
+    body = {"phone_numbers": list(MINE[:2]), "tags": ["new"], "voice": voice}
+    done = finished(api, key, accepted(create(api, key, "update_phone_numbers", body)))
+    assert done["status"] == "completed"
+    assert ids(done["successful_operations"]) == [MINE[0]]
+    [failed] = done["failed_operations"]
+    assert failed["id"] == MINE[1]
+    [error] = failed["errors"]
+    assert (error["code"], error["title"]) == ("10015", "CNAM listing without details")
+    assert "cnam_listing_details" in error["detail"]
+    after = numbers(api, key)
+    assert (after[MINE[0]]["cnam_listing_enabled"], after[MINE[0]]["tags"]) == (True, ["new"])
+    # Nothing of the job was set on the failed number: its fields and voice settings go together.
+    assert (after[MINE[1]]["cnam_listing_enabled"], after[MINE[1]]["tags"]) == (False, ["old"])
+    settings = api.get(f"{LIST}/{MINE[1]}/voice", key).json()["data"]
+    assert settings["tech_prefix_enabled"] is False
 
 
 def test_an_emergency_job_sets_each_numbers_emergency_settings(api: ApiClient, key: str) -> None:

@@ -46,7 +46,8 @@ MAY_REFUSE_VALID_REQUESTS = (
     # A messaging profile the account lacks (10013), or a product the number is not eligible for.
     "PATCH /phone_numbers/{id}/messaging",
     # The account's limit of open jobs; for updates also an unknown connection_id (10013), a
-    # filter that selects no number, or numbers given neither in the body nor by filters.
+    # filter that selects no number, or numbers given neither in the body nor by filters; a field
+    # given both in voice and outside it, or a voice whose groups are all empty.
     "POST /phone_numbers/jobs/delete_phone_numbers",
     "POST /phone_numbers/jobs/update_phone_numbers",
     "POST /phone_numbers/jobs/update_emergency_settings",

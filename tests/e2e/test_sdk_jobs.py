@@ -114,6 +114,32 @@ def test_update_batch_by_filter_updates_what_the_filter_selects(
     assert voice == {numbers[0]: False, numbers[1]: True}
 
 
+def test_update_batch_with_voice_changes_each_numbers_voice_settings(
+    accounts: Accounts,  # noqa: F811
+) -> None:
+    client, numbers = accounts.new(number_record(), number_record())
+    created = client.phone_numbers.jobs.update_batch(
+        phone_numbers=numbers,
+        voice={
+            "call_forwarding": {"call_forwarding_enabled": True, "forwards_to": "+13035559123"},
+            "inbound_call_screening": "flag_calls",
+        },
+    ).data
+    job = finished(client, job_id(created))
+    assert job.status == "completed"
+    assert job.parameters is not None
+    assert job.parameters.voice is not None
+    assert job.parameters.voice.inbound_call_screening == "flag_calls"
+    for number_id in number_ids(client).values():
+        settings = client.phone_numbers.voice.retrieve(number_id).data
+        assert settings is not None
+        assert settings.call_forwarding is not None
+        assert settings.call_forwarding.forwards_to == "+13035559123"
+        assert settings.inbound_call_screening == "flag_calls"
+    listed = {n.phone_number: n.call_forwarding_enabled for n in client.phone_numbers.list()}
+    assert listed == dict.fromkeys(numbers, True)
+
+
 def test_update_emergency_settings_batch_enables_emergency(
     accounts: Accounts,  # noqa: F811
 ) -> None:

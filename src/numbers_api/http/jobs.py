@@ -23,9 +23,11 @@ from numbers_api.http.phone_number import (
     json_object,
     now_ms,
     parse_id,
+    pointer,
     unknown_connection,
     update_changes,
 )
+from numbers_api.http.voice import VoiceChanges, public_voice, voice_changes
 from numbers_api.query.conditions import Condition
 from numbers_api.query.errors import InvalidQuery
 from numbers_api.query.job_query import parse_job_list_query, parse_update_job_filters
@@ -144,13 +146,10 @@ def _parse_update_job(body: bytes, *, filtered: bool) -> tuple[dict[str, Any], l
         else:
             problems.append(("/deletion_lock_enabled", f"deletion_lock_enabled {problem}."))
     if "voice" in own:
-        problems.append(
-            (
-                "/voice",
-                "voice is not supported by update jobs of this server; set voice settings with "
-                "PATCH /v2/phone_numbers/{id}/voice.",
-            )
-        )
+        voice, voice_problems = _voice_changes(own["voice"], changes)
+        problems.extend(voice_problems)
+        if voice:
+            changes["voice"] = voice
     if "phone_numbers" not in own:
         if not filtered:
             problems.append(
@@ -168,6 +167,23 @@ def _parse_update_job(body: bytes, *, filtered: bool) -> tuple[dict[str, Any], l
     if problems:
         raise InvalidBody(invalid_fields(problems))
     return changes, _targets(own)
+
+
+def _voice_changes(
+    value: Any, changes: Mapping[str, Any]
+) -> tuple[VoiceChanges, list[tuple[str, str]]]:
+    """The voice settings' changes, checked as by `PATCH /v2/phone_numbers/{id}/voice`; a field
+    that the body also sets outside `voice` (`connection_id`, `hd_voice_enabled`) is a mistake,
+    so that the job never has to pick one of two values."""
+    if not isinstance(value, dict):
+        return {}, [("/voice", "voice must be an object.")]
+    voice, problems = voice_changes(value, prefix="/voice")
+    problems.extend(
+        (f"/voice{pointer(name)}", f"{name} is given both in voice and outside it; give it once.")
+        for name in voice
+        if name in changes
+    )
+    return voice, problems
 
 
 def _phone_numbers_problem(value: Any, *, may_be_empty: bool = False) -> str | None:
@@ -215,11 +231,14 @@ def _create(
             return invalid_fields(
                 [("/base", f"You can have at most {limit} pending or in progress jobs.")]
             )
-        connection_id = parameters.get("connection_id")
+        # A body gives connection_id in voice or outside it, never both.
+        voice = parameters.get("voice", {})
+        at = "/voice/connection_id" if "connection_id" in voice else "/connection_id"
+        connection_id = voice.get("connection_id", parameters.get("connection_id"))
         if connection_id is not None and not has_connection(
             connection, caller.account_id, connection_id
         ):
-            return unknown_connection(UnknownConnection(connection_id))
+            return unknown_connection(UnknownConnection(connection_id), at)
         if conditions is not None:
             assert counts is not None
             targets = _selected(connection, caller, conditions, counts)
@@ -321,11 +340,18 @@ def _phone_numbers_job(job: Job, now: int) -> dict[str, Any]:
         "pending_operations": pending,
         "successful_operations": successful,
         "failed_operations": failed,
-        "parameters": {**job.parameters, "phone_numbers": job.targets},
+        "parameters": _parameters(job),
         "created_at": format_timestamp(job.created_at),
         "updated_at": format_timestamp(job.updated_at),
         "etc": format_timestamp(etc),
     }
+
+
+def _parameters(job: Job) -> dict[str, Any]:
+    parameters = {**job.parameters, "phone_numbers": job.targets}
+    if "voice" in parameters:  # kept as columns, shown as the request named them
+        parameters["voice"] = public_voice(parameters["voice"])
+    return parameters
 
 
 def _named(given: str) -> dict[str, str]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import orjson
 from starlette.responses import Response
@@ -40,6 +40,9 @@ DETACHABLE_FIELDS = ("connection_id", "billing_group_id")
 READ_ONLY_FIELDS = ("id",)
 # In Telnyx's UpdatePhoneNumberRequest, but not kept by this server (no number shows it).
 UNSUPPORTED_FIELDS = ("address_id",)
+
+
+T = TypeVar("T")
 
 
 class InvalidBody(Exception):
@@ -84,7 +87,8 @@ def update_endpoint(
         return unknown_connection(unknown)
 
 
-def unknown_connection(unknown: UnknownConnection) -> Response:
+def unknown_connection(unknown: UnknownConnection, at: str = "/connection_id") -> Response:
+    """422 for a connection the account lacks; `at` points to the field that named it."""
     return error_response(
         422,
         [
@@ -92,7 +96,7 @@ def unknown_connection(unknown: UnknownConnection) -> Response:
                 "10013",
                 "Missing association",
                 f"connection_id {unknown.args[0]!r} is not a connection of this account.",
-                pointer="/connection_id",
+                pointer=at,
             )
         ],
     )
@@ -130,13 +134,20 @@ def parse_id(raw_id: str) -> int | None:
     return int(raw_id) if int(raw_id) <= MAX_ID else 0
 
 
-def parse_update(body: bytes) -> Changes:
-    """The fields an `UpdatePhoneNumberRequest` body sets; raises InvalidBody with every mistake
-    in it (422, each naming its field in `source.pointer`), or 400 if it is not JSON at all."""
-    changes, problems = update_changes(json_object(body))
+def parse_body(
+    body: bytes, changes_of: Callable[[Mapping[str, Any]], tuple[T, list[tuple[str, str]]]]
+) -> T:
+    """What a body's JSON object asks for, as `changes_of` reads it; raises InvalidBody with every
+    mistake in it (422, each naming its field in `source.pointer`), or 400 if it is not JSON."""
+    changes, problems = changes_of(json_object(body))
     if problems:
         raise InvalidBody(invalid_fields(problems))
     return changes
+
+
+def parse_update(body: bytes) -> Changes:
+    """The fields an `UpdatePhoneNumberRequest` body sets (see `parse_body`)."""
+    return parse_body(body, update_changes)
 
 
 def update_changes(

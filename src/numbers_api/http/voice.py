@@ -8,6 +8,7 @@ Each setting is kept once, in its phone_numbers column, so a change here shows i
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
@@ -18,9 +19,9 @@ from numbers_api.http.phone_number import (
     invalid_fields,
     invalid_id,
     is_text,
-    json_object,
     now_ms,
     number_not_found,
+    parse_body,
     parse_id,
     pointer,
     unknown_connection,
@@ -32,9 +33,14 @@ from numbers_api.serialisation import encode, phone_number_with_voice_settings
 from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection, Database
 from numbers_api.store.phone_number import UnknownConnection, find_number
-from numbers_api.store.voice_settings import Settings, find_voice_settings, update_voice_settings
+from numbers_api.store.voice_settings import (
+    CnamListingWithoutDetails,
+    find_voice_settings,
+    update_voice_settings,
+)
 
 SETTINGS = {(setting.group, setting.name): setting for setting in VOICE_SETTINGS}
+BY_COLUMN = {setting.column: setting for setting in VOICE_SETTINGS}
 GROUPS = {setting.group for setting in VOICE_SETTINGS if setting.group is not None}
 READ_ONLY_FIELDS = ("id", "record_type", "phone_number")
 # Shown with the voice settings, but changed by other operations.
@@ -76,15 +82,6 @@ def update_endpoint(database: Database, caller: Caller, raw_id: str, body: bytes
         return invalid.response
     try:
         with database.transaction() as connection:
-            current = find_voice_settings(connection, caller.account_id, [number_id])
-            if number_id not in current:
-                return number_not_found(raw_id)
-            if _lists_cnam_without_details(current[number_id], changes):
-                detail = (
-                    "cnam_listing_enabled needs cnam_listing_details: at most 15 letters, "
-                    "digits or spaces."
-                )
-                return invalid_fields([(CNAM_DETAILS, detail)])
             number = update_voice_settings(
                 connection, caller.account_id, number_id, changes, now_ms()
             )
@@ -93,45 +90,72 @@ def update_endpoint(database: Database, caller: Caller, raw_id: str, body: bytes
             return _voice_response(connection, caller, number)
     except UnknownConnection as unknown:
         return unknown_connection(unknown)
+    except CnamListingWithoutDetails:
+        detail = (
+            "cnam_listing_enabled needs cnam_listing_details: at most 15 letters, digits or spaces."
+        )
+        return invalid_fields([(CNAM_DETAILS, detail)])
 
 
 def parse_voice_update(body: bytes) -> VoiceChanges:
     """The columns an `UpdatePhoneNumberVoiceSettingsRequest` body sets; raises InvalidBody with
     every mistake in it (422, each naming its field in `source.pointer`, nested ones too:
     `/call_forwarding/forwards_to`), or 400 if it is not JSON at all."""
+    return parse_body(body, voice_changes)
+
+
+def voice_changes(
+    document: Mapping[str, Any], prefix: str = ""
+) -> tuple[VoiceChanges, list[tuple[str, str]]]:
+    """The columns an `UpdatePhoneNumberVoiceSettingsRequest` object sets, and (pointer, problem)
+    for each of its mistakes; `prefix` is the pointer to the object (`/voice` in a job's body)."""
     changes: VoiceChanges = {}
     problems: list[tuple[str, str]] = []
-    for name, value in json_object(body).items():
+    for name, value in document.items():
         if name in GROUPS and not isinstance(value, dict):
-            problems.append((pointer(name), f"{name} must be an object."))
+            problems.append((prefix + pointer(name), f"{name} must be an object."))
         elif name in GROUPS:
             for key, inner in value.items():
-                _take(name, key, inner, changes, problems)
+                _take(prefix + pointer(name), name, key, inner, changes=changes, problems=problems)
         elif name == "connection_id":
             if is_text(value):
                 changes[name] = value or None  # "" removes the connection
             else:
-                problems.append((pointer(name), f"{name} must be a string without NUL characters."))
+                problems.append(
+                    (prefix + pointer(name), f"{name} must be a string without NUL characters.")
+                )
         else:
-            _take(None, name, value, changes, problems)
-    if problems:
-        raise InvalidBody(invalid_fields(problems))
-    return changes
+            _take(prefix, None, name, value, changes=changes, problems=problems)
+    return changes, problems
+
+
+def public_voice(changes: Mapping[str, object]) -> dict[str, Any]:
+    """Voice changes (column -> value) in the names and nesting of the request that makes them."""
+    document: dict[str, Any] = {}
+    for column, value in changes.items():
+        setting = BY_COLUMN.get(column)  # None: connection_id, named as its column
+        if setting is None or setting.group is None:
+            document[column if setting is None else setting.name] = value
+        else:
+            document.setdefault(setting.group, {})[setting.name] = value
+    return document
 
 
 def _take(
+    holder: str,
     group: str | None,
     name: str,
     value: object,
+    *,
     changes: VoiceChanges,
     problems: list[tuple[str, str]],
 ) -> None:
-    """Adds the field's column to `changes`, or what is wrong with it to `problems`."""
+    """Adds the field's column to `changes`, or what is wrong with it to `problems`; `holder`
+    is the pointer to the object that holds it."""
     setting = SETTINGS.get((group, name))
     problem = _unknown_field(group, name) if setting is None else _value_problem(setting, value)
     if problem is not None:
-        where = pointer(name) if group is None else pointer(group) + pointer(name)
-        problems.append((where, problem))
+        problems.append((holder + pointer(name), problem))
     elif setting is not None and isinstance(value, str | bool):
         changes[setting.column] = value
 
@@ -156,15 +180,6 @@ def _unknown_field(group: str | None, name: str) -> str:
     if name in CHANGED_ELSEWHERE:
         return f"{name} is changed with {CHANGED_ELSEWHERE[name]}."
     return f"{name} is not a field of UpdatePhoneNumberVoiceSettingsRequest."
-
-
-def _lists_cnam_without_details(current: Settings, changes: VoiceChanges) -> bool:
-    """Whether the change leaves a CNAM listing enabled without its details, which Telnyx's
-    contract says it requires (checked only when the change touches the CNAM listing)."""
-    if "cnam_listing_enabled" not in changes and "cnam_listing_details" not in changes:
-        return False
-    after = {**current, **changes}
-    return bool(after["cnam_listing_enabled"]) and not after["cnam_listing_details"]
 
 
 def _voice_response(connection: Connection, caller: Caller, number: PhoneNumber) -> Response:

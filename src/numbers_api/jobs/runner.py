@@ -37,6 +37,7 @@ from numbers_api.store.phone_number import (
     delete_number,
     update_number,
 )
+from numbers_api.store.voice_settings import CnamListingWithoutDetails, update_voice_settings
 
 log = logging.getLogger("numbers_api.jobs")
 
@@ -50,15 +51,30 @@ POLL_SECONDS = 1.0
 SLOW_JOB_SECONDS = 0.25
 
 # One number's change, by job type: the number after it, or None if the account has no such
-# number. Raises DeletionLocked or UnknownConnection for a change that cannot be made.
+# number. Raises one of REFUSALS for a change that cannot be made.
 Action = Callable[[Connection, ClaimedJob, int, int], PhoneNumber | None]
+REFUSALS = (DeletionLocked, UnknownConnection, CnamListingWithoutDetails)
+
+
+def _update(
+    connection: Connection, job: ClaimedJob, number_id: int, now: int
+) -> PhoneNumber | None:
+    """An update job's fields, and its voice settings (kept apart, as column -> value, under
+    `voice`), set on one number."""
+    fields = {name: value for name, value in job.parameters.items() if name != "voice"}
+    voice = job.parameters.get("voice")
+    if voice:
+        number = update_voice_settings(connection, job.account_id, number_id, voice, now)
+        if number is None or not fields:
+            return number
+    return update_number(connection, job.account_id, number_id, fields, now)
+
+
 ACTIONS: dict[str, Action] = {
     "delete_phone_numbers": lambda connection, job, number_id, now: delete_number(
         connection, job.account_id, number_id, now
     ),
-    "update_phone_numbers": lambda connection, job, number_id, now: update_number(
-        connection, job.account_id, number_id, job.parameters, now
-    ),
+    "update_phone_numbers": _update,
     "update_emergency_settings": lambda connection, job, number_id, now: set_emergency(
         connection,
         job.account_id,
@@ -123,7 +139,7 @@ class JobRunner(BackgroundRunner):
             try:
                 number = ACTIONS[job.type](connection, job, operation.phone_number_id, now)
                 failure = None if number is not None else not_found(operation.target)
-            except (DeletionLocked, UnknownConnection) as refused:
+            except REFUSALS as refused:
                 connection.execute("ROLLBACK TO SAVEPOINT job_operation")
                 failure = _refusal(refused, operation)
             connection.execute("RELEASE SAVEPOINT job_operation")
@@ -131,13 +147,22 @@ class JobRunner(BackgroundRunner):
         return True
 
 
-def _refusal(refused: DeletionLocked | UnknownConnection, operation: Operation) -> Failure:
+def _refusal(
+    refused: DeletionLocked | UnknownConnection | CnamListingWithoutDetails, operation: Operation
+) -> Failure:
     number = operation.phone_number or operation.target
     if isinstance(refused, DeletionLocked):
         return Failure(
             "10015",
             "Deletion lock enabled",
             f"Phone number {number} has deletion lock enabled, so it was not deleted.",
+        )
+    if isinstance(refused, CnamListingWithoutDetails):
+        return Failure(
+            "10015",
+            "CNAM listing without details",
+            f"Phone number {number} has no cnam_listing_details, which cnam_listing_enabled "
+            "needs, so it was not updated.",
         )
     return Failure(
         "10013",

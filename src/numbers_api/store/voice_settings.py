@@ -14,6 +14,12 @@ VOICE_COLUMNS = tuple(setting.column for setting in VOICE_SETTINGS)
 UPDATABLE_VOICE_COLUMNS = ("connection_id", *VOICE_COLUMNS)
 # One number's voice settings: column -> value as stored (SQLite gives booleans as 0 and 1).
 Settings = dict[str, object]
+CNAM_COLUMNS = ("cnam_listing_enabled", "cnam_listing_details")
+
+
+class CnamListingWithoutDetails(Exception):
+    """The change would leave the number's CNAM listing enabled without its details, which
+    Telnyx's contract says it requires."""
 
 
 def find_voice_settings(
@@ -35,7 +41,16 @@ def update_voice_settings(
     connection: Connection, account_id: int, number_id: int, changes: Changes, now_ms: int
 ) -> PhoneNumber | None:
     """The number after setting only the given voice columns (and `updated_at`, and the data
-    version), or None if the account has no such number. Raises UnknownConnection."""
+    version), or None if the account has no such number. Raises UnknownConnection, or
+    CnamListingWithoutDetails (checked only when the change touches the CNAM listing), before
+    anything is written."""
+    if any(column in changes for column in CNAM_COLUMNS):
+        current = find_voice_settings(connection, account_id, [number_id])
+        if number_id not in current:
+            return None
+        after = {**current[number_id], **changes}
+        if after["cnam_listing_enabled"] and not after["cnam_listing_details"]:
+            raise CnamListingWithoutDetails(number_id)
     return update_number(
         connection, account_id, number_id, changes, now_ms, updatable=UPDATABLE_VOICE_COLUMNS
     )
