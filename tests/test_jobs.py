@@ -398,6 +398,15 @@ def test_an_update_job_to_a_connection_the_account_lacks_is_422(api: ApiClient, 
     assert response.json()["errors"][0]["code"] == "10013"
 
 
+def test_an_update_job_to_a_billing_group_the_account_lacks_is_422(
+    api: ApiClient, key: str
+) -> None:
+    body = {"phone_numbers": [MINE[0]], "billing_group_id": "nope"}
+    response = create(api, key, "update_phone_numbers", body)
+    assert pointers(response) == ["/billing_group_id"]
+    assert response.json()["errors"][0]["code"] == "10013"
+
+
 FORWARDING = {
     "call_forwarding_enabled": True,
     "forwards_to": "+13035559123",

@@ -25,8 +25,9 @@ from tests.test_list_reference import (
     sorts,
 )
 
-# What a PATCH may set, from values the reference's inventories use: the connections exist in the
-# account only if some number was imported with them, so the test picks among those.
+# What a PATCH may set, from values the reference's inventories use: connections and billing
+# groups exist in the account only if some number was imported with them, so the test picks
+# among those.
 patches = st.fixed_dictionaries(
     {},
     optional={
@@ -68,8 +69,13 @@ def apply_write(
     changed = replace(number, **{k: v for k, v in body.items() if k != "tags"})
     if "tags" in body:
         changed = replace(changed, tags=tuple(body["tags"]))
-    if body.get("billing_group_id") == "":
+    groups = {n.billing_group_id for n in numbers}  # only the account's billing groups are taken
+    group = body.get("billing_group_id")
+    if group == "":
         changed = replace(changed, billing_group_id=None)
+    elif group is not None and group not in groups:
+        del body["billing_group_id"]
+        changed = replace(changed, billing_group_id=number.billing_group_id)
     if "connection" in write and (write["connection"] is None or write["connection"] in known):
         body["connection_id"] = "" if write["connection"] is None else write["connection"][0]
         changed = replace(changed, connection=write["connection"])

@@ -50,11 +50,16 @@ def key(inventory: Inventory) -> str:
                 connection_name="Front Desk",
                 updated_at="2020-01-01T00:00:00.000Z",
             ),
-            number_record(connection_id="c2", connection_name="Back Office"),
+            number_record(
+                connection_id="c2", connection_name="Back Office", billing_group_id="bg-1"
+            ),
         ],
     )
     inventory.account("theirs")
-    inventory.load("theirs", [number_record(id=THEIRS, connection_id="c9", tags=["old"])])
+    inventory.load(
+        "theirs",
+        [number_record(id=THEIRS, connection_id="c9", tags=["old"], billing_group_id="bg-9")],
+    )
     return mine
 
 
@@ -193,6 +198,23 @@ def test_an_empty_string_removes_the_reference(client: ApiClient, key: str, fiel
     patch(client, key, MINE, {"billing_group_id": "bg-1"})
     item = data(patch(client, key, MINE, {field: ""}))
     assert item[field] is None
+
+
+def test_a_billing_group_of_the_account_can_be_given_to_another_number(
+    client: ApiClient, key: str
+) -> None:
+    item = data(patch(client, key, MINE, {"billing_group_id": "bg-1"}))
+    assert item["billing_group_id"] == "bg-1"
+
+
+@pytest.mark.parametrize("group", ["nope", "bg-9"], ids=["unknown", "another-accounts"])
+def test_a_billing_group_the_account_does_not_have_is_422_and_changes_nothing(
+    client: ApiClient, key: str, group: str
+) -> None:
+    response = patch(client, key, MINE, {"billing_group_id": group, "tags": ["x"]})
+    assert pointers(response) == ["/billing_group_id"]
+    assert response.json()["errors"][0]["code"] == "10013"
+    assert data(client.get(path(MINE), key))["tags"] == ["old"]
 
 
 @pytest.mark.parametrize("connection_id", ["nope", "c9"], ids=["unknown", "another-accounts"])

@@ -21,10 +21,10 @@ from numbers_api.http.phone_number import (
     InvalidBody,
     invalid_fields,
     json_object,
+    missing_association_error,
     now_ms,
     parse_id,
     pointer,
-    unknown_connection,
     update_changes,
 )
 from numbers_api.http.voice import VoiceChanges, public_voice, voice_changes
@@ -46,7 +46,7 @@ from numbers_api.store.jobs import (
     list_jobs,
     open_jobs,
 )
-from numbers_api.store.phone_number import UnknownConnection, has_connection
+from numbers_api.store.phone_number import missing_association
 from numbers_api.store.phone_numbers import list_phone_numbers
 
 MAX_NUMBERS = 1000  # a job's numbers, as given or as selected by filters
@@ -232,13 +232,10 @@ def _create(
                 [("/base", f"You can have at most {limit} pending or in progress jobs.")]
             )
         # A body gives connection_id in voice or outside it, never both.
-        voice = parameters.get("voice", {})
-        at = "/voice/connection_id" if "connection_id" in voice else "/connection_id"
-        connection_id = voice.get("connection_id", parameters.get("connection_id"))
-        if connection_id is not None and not has_connection(
-            connection, caller.account_id, connection_id
-        ):
-            return unknown_connection(UnknownConnection(connection_id), at)
+        for prefix, changes in (("", parameters), ("/voice", parameters.get("voice", {}))):
+            missing = missing_association(connection, caller.account_id, changes)
+            if missing is not None:
+                return missing_association_error(missing, prefix)
         if conditions is not None:
             assert counts is not None
             targets = _selected(connection, caller, conditions, counts)

@@ -25,7 +25,7 @@ from numbers_api.store.messaging_profiles import (
 from numbers_api.store.phone_number import (
     Changes,
     DeletionLocked,
-    UnknownConnection,
+    MissingAssociation,
     delete_number,
     find_number,
     update_number,
@@ -83,20 +83,21 @@ def update_endpoint(
             if number is None:
                 return number_not_found(raw_id)
             return number_response(connection, caller, number, profiles)
-    except UnknownConnection as unknown:
-        return unknown_connection(unknown)
+    except MissingAssociation as missing:
+        return missing_association_error(missing)
 
 
-def unknown_connection(unknown: UnknownConnection, at: str = "/connection_id") -> Response:
-    """422 for a connection the account lacks; `at` points to the field that named it."""
+def missing_association_error(missing: MissingAssociation, prefix: str = "") -> Response:
+    """422 for a reference the account lacks; `prefix` points to the object holding the field
+    (`/voice` in a job's body)."""
     return error_response(
         422,
         [
             error_object(
                 "10013",
                 "Missing association",
-                f"connection_id {unknown.args[0]!r} is not a connection of this account.",
-                pointer=at,
+                str(missing),
+                pointer=f"{prefix}/{missing.field}",
             )
         ],
     )

@@ -19,12 +19,12 @@ from numbers_api.http.phone_number import (
     invalid_fields,
     invalid_id,
     is_text,
+    missing_association_error,
     now_ms,
     number_not_found,
     parse_body,
     parse_id,
     pointer,
-    unknown_connection,
 )
 from numbers_api.http.phone_numbers import ListView
 from numbers_api.query.filters import VOICE_FILTERS
@@ -32,7 +32,7 @@ from numbers_api.query.list_query import ListQuery
 from numbers_api.serialisation import encode, phone_number_with_voice_settings
 from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection, Database
-from numbers_api.store.phone_number import UnknownConnection, find_number
+from numbers_api.store.phone_number import MissingAssociation, find_number
 from numbers_api.store.voice_settings import (
     CnamListingWithoutDetails,
     find_voice_settings,
@@ -88,8 +88,8 @@ def update_endpoint(database: Database, caller: Caller, raw_id: str, body: bytes
             if number is None:
                 return number_not_found(raw_id)
             return _voice_response(connection, caller, number)
-    except UnknownConnection as unknown:
-        return unknown_connection(unknown)
+    except MissingAssociation as missing:
+        return missing_association_error(missing)
     except CnamListingWithoutDetails:
         detail = (
             "cnam_listing_enabled needs cnam_listing_details: at most 15 letters, digits or spaces."

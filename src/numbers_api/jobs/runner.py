@@ -33,7 +33,7 @@ from numbers_api.store.jobs import (
 )
 from numbers_api.store.phone_number import (
     DeletionLocked,
-    UnknownConnection,
+    MissingAssociation,
     delete_number,
     update_number,
 )
@@ -53,7 +53,7 @@ SLOW_JOB_SECONDS = 0.25
 # One number's change, by job type: the number after it, or None if the account has no such
 # number. Raises one of REFUSALS for a change that cannot be made.
 Action = Callable[[Connection, ClaimedJob, int, int], PhoneNumber | None]
-REFUSALS = (DeletionLocked, UnknownConnection, CnamListingWithoutDetails)
+REFUSALS = (DeletionLocked, MissingAssociation, CnamListingWithoutDetails)
 
 
 def _update(
@@ -148,7 +148,7 @@ class JobRunner(BackgroundRunner):
 
 
 def _refusal(
-    refused: DeletionLocked | UnknownConnection | CnamListingWithoutDetails, operation: Operation
+    refused: DeletionLocked | MissingAssociation | CnamListingWithoutDetails, operation: Operation
 ) -> Failure:
     number = operation.phone_number or operation.target
     if isinstance(refused, DeletionLocked):
@@ -164,11 +164,7 @@ def _refusal(
             f"Phone number {number} has no cnam_listing_details, which cnam_listing_enabled "
             "needs, so it was not updated.",
         )
-    return Failure(
-        "10013",
-        "Missing association",
-        f"connection_id {refused.args[0]!r} is not a connection of this account.",
-    )
+    return Failure("10013", "Missing association", str(refused))
 
 
 def _now_ms() -> int:

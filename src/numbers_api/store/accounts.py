@@ -154,7 +154,13 @@ def reset_account(database: Database, name: str) -> bool:
             account = account_id(connection, name)
         except AccountError:
             return False
-        for table in ("phone_number_tags", "phone_numbers", "connections", "messaging_profiles"):
+        for table in (
+            "phone_number_tags",
+            "phone_numbers",
+            "connections",
+            "messaging_profiles",
+            "billing_groups",
+        ):
             connection.execute(f"DELETE FROM {table} WHERE account_id = ?", (account,))
         bump_data_version(connection, account, None)  # every number of the account
         return True

@@ -64,9 +64,16 @@ ROW_FIELDS = (
 )
 Row = tuple[Any, ...]
 
-_ID, _PHONE_NUMBER, _TAGS, _CONNECTION_ID, _PROFILE_ID = (
+_ID, _PHONE_NUMBER, _TAGS, _CONNECTION_ID, _PROFILE_ID, _BILLING_GROUP_ID = (
     NUMBER_COLUMNS.index(name)
-    for name in ("id", "phone_number", "tags", "connection_id", "messaging_profile_id")
+    for name in (
+        "id",
+        "phone_number",
+        "tags",
+        "connection_id",
+        "messaging_profile_id",
+        "billing_group_id",
+    )
 )
 _CONNECTION_NAME, _CONNECTION_NAME_FOLDED, _PROFILE_NAME = (
     ROW_FIELDS.index(name)
@@ -95,6 +102,7 @@ class Batch:
     staged: list[tuple[int, str, int]]
     connections: list[tuple[int, str, str | None, str | None]]
     profiles: list[tuple[int, str, str | None]]
+    billing_groups: list[tuple[int, str]]
     numbers: list[tuple[Any, ...]]
     tags: list[tuple[int, str, int]]
 
@@ -158,6 +166,11 @@ class Loader:
             lines=[line for line, _ in rows],
             staged=[(line, row[_PHONE_NUMBER], row[_ID]) for line, row in rows],
             connections=list(connections.values()),
+            billing_groups=[
+                (account, group)
+                for group in dict.fromkeys(row[_BILLING_GROUP_ID] for _, row in rows)
+                if group is not None
+            ],
             profiles=list(profiles.values()),
             numbers=[(account, *row[:_NUMBER_WIDTH]) for _, row in rows],
             tags=[
@@ -194,6 +207,11 @@ class Loader:
             "WHERE excluded.name IS NOT NULL "
             "AND (messaging_profiles.name IS NULL OR messaging_profiles.name <> excluded.name)",
             batch.profiles,
+        )
+        _execute_many(
+            connection,
+            "INSERT INTO billing_groups (account_id, id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            batch.billing_groups,
         )
         written = self._write_numbers(batch.numbers)
         if written:

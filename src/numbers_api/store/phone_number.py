@@ -33,8 +33,36 @@ UPDATABLE_COLUMNS = (
 Changes = Mapping[str, str | bool | list[str] | None]
 
 
-class UnknownConnection(Exception):
-    """The update names a connection the account does not have."""
+# The columns that name something else of the account: the table that holds it, and what it is.
+ASSOCIATIONS = {
+    "connection_id": ("connections", "connection"),
+    "billing_group_id": ("billing_groups", "billing group"),
+}
+
+
+class MissingAssociation(Exception):
+    """The update names a connection or billing group the account does not have; the message
+    says which, for the caller."""
+
+    def __init__(self, field: str, value: object) -> None:
+        super().__init__(f"{field} {value!r} is not a {ASSOCIATIONS[field][1]} of this account.")
+        self.field = field
+
+
+def missing_association(
+    connection: Connection, account_id: int, changes: Mapping[str, object]
+) -> MissingAssociation | None:
+    """The first of the changes' references that the account does not have, if any."""
+    for field, (table, _) in ASSOCIATIONS.items():
+        value = changes.get(field)
+        if (
+            value is not None
+            and not connection.execute(
+                f"SELECT 1 FROM {table} WHERE account_id = ? AND id = ?", (account_id, value)
+            ).fetchone()
+        ):
+            return MissingAssociation(field, value)
+    return None
 
 
 class DeletionLocked(Exception):
@@ -60,12 +88,12 @@ def update_number(
 ) -> PhoneNumber | None:
     """The number after setting only the given columns (and `updated_at`), or None if the account
     has no such number; `updatable` lists the columns the caller may set, in the order their
-    assignments are written. Raises UnknownConnection before anything is written."""
+    assignments are written. Raises MissingAssociation before anything is written."""
     if find_number(connection, account_id, number_id) is None:
         return None
-    connection_id = changes.get("connection_id")
-    if connection_id is not None and not has_connection(connection, account_id, connection_id):
-        raise UnknownConnection(connection_id)
+    missing = missing_association(connection, account_id, changes)
+    if missing is not None:
+        raise missing
     columns = [column for column in updatable if column in changes]
     values = [orjson.dumps(changes[c]).decode() if c == "tags" else changes[c] for c in columns]
     assignments = ", ".join(f"{column} = ?" for column in [*columns, "updated_at"])
@@ -107,10 +135,3 @@ def delete_number(
     connection.execute("DELETE FROM phone_numbers WHERE id = ?", (number_id,))
     bump_data_version(connection, account_id, [number_id])
     return dataclasses.replace(number, status="deleted")
-
-
-def has_connection(connection: Connection, account_id: int, connection_id: object) -> bool:
-    row = connection.execute(
-        "SELECT 1 FROM connections WHERE account_id = ? AND id = ?", (account_id, connection_id)
-    ).fetchone()
-    return row is not None

@@ -236,6 +236,18 @@ _MESSAGING_SETTINGS = [
     )
 ]
 
+# A billing group is the account's once a number of the account names it (by import): an update
+# may then give it to any other number of the account.
+_BILLING_GROUPS = [
+    """CREATE TABLE billing_groups (
+        account_id BIGINT NOT NULL REFERENCES accounts(id),
+        id TEXT NOT NULL,
+        PRIMARY KEY (account_id, id)
+    )""",
+    "INSERT INTO billing_groups (account_id, id) SELECT DISTINCT account_id, billing_group_id "
+    "FROM phone_numbers WHERE billing_group_id IS NOT NULL",
+]
+
 MIGRATIONS: dict[str, list[list[str]]] = {
     "sqlite": [
         _base_schema(0),
@@ -248,6 +260,7 @@ MIGRATIONS: dict[str, list[list[str]]] = {
         _JOBS,
         _VOICE_SETTINGS,
         _MESSAGING_SETTINGS,
+        _BILLING_GROUPS,
     ],
     "postgresql": [
         _base_schema(1),
@@ -260,6 +273,7 @@ MIGRATIONS: dict[str, list[list[str]]] = {
         _JOBS,
         _VOICE_SETTINGS,
         _MESSAGING_SETTINGS,
+        _BILLING_GROUPS,
     ],
 }
 

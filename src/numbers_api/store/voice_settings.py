@@ -41,7 +41,7 @@ def update_voice_settings(
     connection: Connection, account_id: int, number_id: int, changes: Changes, now_ms: int
 ) -> PhoneNumber | None:
     """The number after setting only the given voice columns (and `updated_at`, and the data
-    version), or None if the account has no such number. Raises UnknownConnection, or
+    version), or None if the account has no such number. Raises MissingAssociation, or
     CnamListingWithoutDetails (checked only when the change touches the CNAM listing), before
     anything is written."""
     if any(column in changes for column in CNAM_COLUMNS):
