@@ -5,12 +5,15 @@
 runs a command and prints its wall time and peak memory as one JSON line on standard error: a
 process of its own, so that the peak memory it reports is that of the one command it ran.
 
-`TreeMemory` samples a running process tree (the server and its workers) from a thread.
+`TreeMemory` samples a running process tree (the server and its workers) from a thread;
+`CpuUse` is the processor time that a run costs the server, the database's processes and the
+load generator.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -52,6 +55,49 @@ def kb(path: str, *fields: str) -> dict[str, int]:
         if name in fields:
             figures[name] = int(value.split()[0])
     return figures
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system time of a process so far (0 if it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def named(command: str) -> list[int]:
+    """The processes running `command` (by their kernel name: `postgres` for its backends)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == command:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+class CpuUse:
+    """Processor seconds since `start`: the server's process tree, PostgreSQL's processes (none
+    on SQLite; backends that exit meanwhile take their time with them) and this process's waited
+    children (the load generator)."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self._start = self._now()
+
+    def _now(self) -> tuple[float, float, float]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (
+            sum(cpu_seconds(pid) for pid in tree(self.server_pid)),
+            sum(cpu_seconds(pid) for pid in named("postgres")),
+            children.ru_utime + children.ru_stime,
+        )
+
+    def since(self) -> dict[str, float]:
+        server, database, load = (b - a for a, b in zip(self._start, self._now(), strict=True))
+        return {"server": server, "database": database, "load": load}
 
 
 class TreeMemory:

@@ -6,7 +6,8 @@ wrk driving it from a second process.
 
 It reports, for the ceiling (the same server stack answering a fixed page of 20 numbers without
 touching the database), the repeated mix and the fresh mix, at concurrency 1 and 32: requests per
-second and p50/p99 latency, each also as a ratio to the ceiling; then every request kind alone at
+second, p50/p99 latency, each also as a ratio to the ceiling, and the processor time each run cost
+per request (server, PostgreSQL, wrk); then every request kind alone at
 concurrency 1; the import's time and peak memory; and the server's peak memory, sampled over the
 whole run (bench/measure.py: private, PSS, and VmHWM, which counts mapped file pages). Results are
 also written as JSON to bench/results/; the server's own output goes to WORKDIR/server-ENGINE-N.log.
@@ -34,7 +35,7 @@ import httpx
 import orjson
 import psycopg
 
-from bench.measure import PSS_EVERY, TreeMemory
+from bench.measure import PSS_EVERY, CpuUse, TreeMemory
 from bench.requests import KINDS, PATH, fresh_queries, repeated_queries
 from numbers_api.demo import demo_records
 
@@ -118,12 +119,20 @@ def free_port() -> int:
 
 
 def wrk(
-    base: str, key: str, paths: list[str], *, connections: int, seconds: int, workdir: Path
+    base: str,
+    key: str,
+    paths: list[str],
+    *,
+    connections: int,
+    seconds: int,
+    workdir: Path,
+    server_pid: int,
 ) -> dict[str, Any]:
     paths_file = workdir / "paths.txt"
     paths_file.write_text("".join(f"{path}\n" for path in paths))
     threads = min(connections, 2)
     settle(base, key)
+    cpu = CpuUse(server_pid)
     result = subprocess.run(
         [
             "wrk",
@@ -145,6 +154,7 @@ def wrk(
         [line for line in result.stdout.splitlines() if line.startswith("{")][-1]
     )
     summary["rps"] = summary["requests"] / summary["seconds"]
+    summary["cpu_seconds"] = cpu.since()
     return summary
 
 
@@ -164,10 +174,16 @@ def settle(base: str, key: str) -> None:
 
 
 def ratio_row(name: str, figures: dict[str, Any], ceiling: dict[str, Any]) -> str:
+    per_request = {
+        part: 1000 * seconds / max(figures["requests"], 1)
+        for part, seconds in figures["cpu_seconds"].items()
+    }
     return (
         f"| {name} | {figures['rps']:,.0f} | {figures['rps'] / ceiling['rps']:.0%} "
         f"| {figures['p50_ms']:.2f} | {figures['p99_ms']:.2f} "
-        f"| {figures['p99_ms'] / ceiling['p99_ms']:.1f}x | {figures['failed']} |"
+        f"| {figures['p99_ms'] / ceiling['p99_ms']:.1f}x | {figures['failed']} "
+        f"| {per_request['server']:.2f} / {per_request['database']:.2f}"
+        f" / {per_request['load']:.2f} |"
     )
 
 
@@ -230,7 +246,7 @@ def main() -> None:
             "machine": platform.platform(),
             "cores": os.cpu_count(),
         }
-        load = partial(wrk, base, key, workdir=args.workdir)
+        load = partial(wrk, base, key, workdir=args.workdir, server_pid=server.pid)
         load(["/bench/ceiling"], connections=32, seconds=2)  # warm-up
         # The repeated mix is measured in its steady state, once every worker has answered every
         # query: warm up until a whole run has no slow request.
@@ -333,8 +349,12 @@ def report(results: dict[str, Any]) -> str:
         )
         + ".",
         "",
-        "| run | req/s | of ceiling | p50 ms | p99 ms | p99 / ceiling p99 | non-2xx |",
-        "|---|---|---|---|---|---|---|",
+        "CPU ms/request: processor time per request of the server's processes / PostgreSQL's"
+        " (0 on SQLite, which runs in the server) / wrk.",
+        "",
+        "| run | req/s | of ceiling | p50 ms | p99 ms | p99 / ceiling p99 | non-2xx"
+        " | CPU ms/request |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, figures in mixes.items():
         lines.append(ratio_row(name, figures, mixes[f"ceiling {name.split()[-1]}"]))

@@ -154,6 +154,11 @@ class ApiClient:
         indexes: NumberIndexes = self.client.app.state.api.indexes  # type: ignore[attr-defined]
         return indexes
 
+    def database(self) -> Database:
+        """The app's database, to watch how it is read."""
+        database: Database = self.client.app.state.api.database  # type: ignore[attr-defined]
+        return database
+
     @staticmethod
     def check(response: httpx.Response) -> None:
         assert response.headers["content-type"] == "application/json"

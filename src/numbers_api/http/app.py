@@ -29,16 +29,18 @@ from numbers_api.http.errors import (
     unexpected_error,
 )
 from numbers_api.http.phone_number import delete_endpoint, retrieve_endpoint, update_endpoint
-from numbers_api.http.phone_numbers import ListView, list_endpoint, list_view_endpoint
+from numbers_api.http.phone_numbers import ListView, Pages, list_endpoint, list_view_endpoint
 from numbers_api.http.slim import SLIM_VIEW
 from numbers_api.jobs.runner import SLOW_JOB_SECONDS, JobRunner
 from numbers_api.logs import configure_logging
+from numbers_api.query.list_query import ListQuery
 from numbers_api.serialisation import encode
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import Caller, authenticate, current_caller
 from numbers_api.store.database import Connection, Database
 from numbers_api.store.messaging_profiles import MessagingProfileDirectory
 from numbers_api.store.number_index import NumberIndexes
+from numbers_api.store.phone_numbers import ListResult, list_from_index, list_phone_numbers
 
 log = logging.getLogger("numbers_api.http")
 # Authenticated routes take every method, so that a wrong one is a 405 only after authentication.
@@ -69,10 +71,16 @@ class Write:
 class CachedRead:
     """A read whose whole answer is kept by the caller's data version. The cache is asked right
     after authentication, which is one statement outside any transaction (one round trip on
-    PostgreSQL, where a snapshot costs two more); only a miss opens a snapshot and computes."""
+    PostgreSQL). On a miss, `current` may answer outside any transaction too (None when it
+    cannot); else `compute` answers in a snapshot, which costs three more round trips."""
 
     cached: Callable[[Caller, Request], Response | None]
     compute: Handler
+    current: Callable[[Connection, Caller, Request], Response | None] | None = None
+
+
+# A list read: its response from the request and the pages (None when the pages could not be read).
+ListRead = Callable[[Connection, Caller, Request, Pages], Response | None]
 
 
 class Api:
@@ -120,31 +128,53 @@ class Api:
         if isinstance(handler, Write):
             return handler.handle(caller, request, body)
         if isinstance(handler, CachedRead):
-            cached = handler.cached(caller, request)
-            if cached is not None:
-                return cached
+            answer = handler.cached(caller, request)
+            if answer is None and handler.current is not None:
+                answer = handler.current(self.database.connection(), caller, request)
+            if answer is not None:
+                return answer
             handler = handler.compute
         with self.database.snapshot() as connection:  # one snapshot for every read of a request
             return handler(connection, current_caller(connection, caller), request)
 
+    def list_read(self, read: ListRead, *, outside_snapshot: bool = True) -> CachedRead:
+        """A list's read, its pages cached. When the account's index is at the caller's data
+        version, a page is read outside any transaction (`list_from_index`), unless
+        `outside_snapshot` is False."""
+
+        def current(connection: Connection, caller: Caller, request: Request) -> Response | None:
+            index = self.indexes.current(caller)
+            if index is None:
+                return None
+
+            def pages(query: ListQuery) -> ListResult | None:
+                if not index.answers(query.conditions, query.order):
+                    return None
+                return list_from_index(connection, caller, query, index)
+
+            response = read(connection, caller, request, pages)
+            return None if response is None else self._kept_page(caller, request, response)
+
+        def compute(connection: Connection, caller: Caller, request: Request) -> Response:
+            def pages(query: ListQuery) -> ListResult:
+                index = self.indexes.get(connection, caller)
+                return list_phone_numbers(connection, caller, query, self.counts, index)
+
+            response = read(connection, caller, request, pages)
+            assert response is not None, "a snapshot reads every page"
+            return self._kept_page(caller, request, response)
+
+        return CachedRead(self.cached_page, compute, current if outside_snapshot else None)
+
+    def read_list(
+        self, connection: Connection, caller: Caller, request: Request, pages: Pages
+    ) -> Response | None:
+        query_string = request.scope["query_string"].decode("latin-1")
+        return list_endpoint(query_string, pages, self.profiles)
+
     def cached_page(self, caller: Caller, request: Request) -> Response | None:
         page = self.pages.get(self._page_key(caller, request))
         return None if page is None else Response(page, media_type="application/json")
-
-    def list_phone_numbers(
-        self, connection: Connection, caller: Caller, request: Request
-    ) -> Response:
-        response = list_endpoint(
-            connection,
-            caller,
-            request.scope["query_string"].decode("latin-1"),
-            profiles=self.profiles,
-            counts=self.counts,
-            indexes=self.indexes,
-        )
-        if response.status_code == 200 and not self.profiles.failing:
-            self.pages.put(self._page_key(caller, request), bytes(response.body))
-        return response
 
     @staticmethod
     def _page_key(caller: Caller, request: Request) -> tuple[int, int, str, bytes]:
@@ -153,22 +183,20 @@ class Api:
         return (caller.account_id, caller.data_version, path, request.scope["query_string"])
 
     def _kept_page(self, caller: Caller, request: Request, response: Response) -> Response:
-        if response.status_code == 200:
+        if response.status_code == 200 and not self.profiles.failing:
             self.pages.put(self._page_key(caller, request), bytes(response.body))
         return response
 
     def list_view(self, view: ListView) -> CachedRead:
-        """The read of a list that shows the numbers its own way, its pages cached as the main
-        list's are."""
+        """The read of a list that shows the numbers its own way."""
 
-        def compute(connection: Connection, caller: Caller, request: Request) -> Response:
+        def read(
+            connection: Connection, caller: Caller, request: Request, pages: Pages
+        ) -> Response | None:
             query_string = request.scope["query_string"].decode("latin-1")
-            response = list_view_endpoint(
-                connection, caller, query_string, view, counts=self.counts, indexes=self.indexes
-            )
-            return self._kept_page(caller, request, response)
+            return list_view_endpoint(connection, caller, query_string, view, pages)
 
-        return CachedRead(self.cached_page, compute)
+        return self.list_read(read, outside_snapshot=not view.items_read_more)
 
     def retrieve_voice_settings(
         self, connection: Connection, caller: Caller, request: Request
@@ -355,7 +383,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v2/openapi.json", api.openapi_document, methods=["GET"]),
         Route(
             "/v2/phone_numbers",
-            api.endpoint(GET=CachedRead(api.cached_page, api.list_phone_numbers)),
+            api.endpoint(GET=api.list_read(api.read_list)),
             methods=EVERY_METHOD,
         ),
         # Before /v2/phone_numbers/{id}, which would take `slim` or `voice` for an id.

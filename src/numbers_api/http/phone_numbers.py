@@ -8,7 +8,6 @@ from typing import Any
 
 from starlette.responses import Response
 
-from numbers_api.cache import LruCache
 from numbers_api.domain import PhoneNumber
 from numbers_api.http.errors import (
     PROFILE_ERROR_TITLE,
@@ -27,34 +26,28 @@ from numbers_api.store.messaging_profiles import (
     MessagingProfileDirectory,
     MessagingProfilesUnavailable,
 )
-from numbers_api.store.number_index import NumberIndexes
-from numbers_api.store.phone_numbers import list_phone_numbers
+from numbers_api.store.phone_numbers import ListResult
+
+# The page a query asks for, read one way or another (see `Api`): None when it cannot be read
+# that way, and must be read in a snapshot.
+Pages = Callable[[ListQuery], ListResult | None]
 
 
 def list_endpoint(
-    connection: Connection,
-    caller: Caller,
-    query_string: str,
-    *,
-    profiles: MessagingProfileDirectory,
-    counts: LruCache[int],
-    indexes: NumberIndexes,
-) -> Response:
+    query_string: str, pages: Pages, profiles: MessagingProfileDirectory
+) -> Response | None:
     try:
         query = parse_list_query(query_string)
     except InvalidQuery as invalid:
         return bad_request(invalid.errors)
-    index = indexes.get(connection, caller)
-    result = list_phone_numbers(connection, caller, query, counts, index)
+    result = pages(query)
+    if result is None:
+        return None
     errors: list[dict[str, Any]] = []
-    names: dict[str, str | None] | None = {}
+    names: dict[str, str | None] | None = result.profile_names
     if result.numbers:
         try:
-            names = profiles.names(
-                connection,
-                caller.account_id,
-                {n.messaging_profile_id for n in result.numbers if n.messaging_profile_id},
-            )
+            profiles.check_available()
         except MessagingProfilesUnavailable as failure:
             if not query.handle_messaging_profile_error:
                 return error_response(
@@ -88,28 +81,26 @@ Items = Callable[[Connection, Caller, ListQuery, list[PhoneNumber]], list[dict[s
 class ListView:
     """A list that shows its numbers its own way (`/slim`, `/voice`, `/messaging`): the main
     list's parameters, store, index and pages, with its own filters, true-or-false parameters,
-    sorts and items."""
+    sorts and items. `items_read_more`: its items read more than the page's rows (settings kept
+    elsewhere), so its pages are always computed in a snapshot."""
 
     filters: FilterSet
     items: Items
     switches: Sequence[str] = ()
     sorts: Sorting = NAMED_SORTS
+    items_read_more: bool = False
 
 
 def list_view_endpoint(
-    connection: Connection,
-    caller: Caller,
-    query_string: str,
-    view: ListView,
-    *,
-    counts: LruCache[int],
-    indexes: NumberIndexes,
-) -> Response:
+    connection: Connection, caller: Caller, query_string: str, view: ListView, pages: Pages
+) -> Response | None:
     try:
         query = parse_list_query(query_string, view.filters, view.sorts, switches=view.switches)
     except InvalidQuery as invalid:
         return bad_request(invalid.errors)
-    result = list_phone_numbers(connection, caller, query, counts, indexes.get(connection, caller))
+    result = pages(query)
+    if result is None:
+        return None
     document = {
         "data": view.items(connection, caller, query, result.numbers),
         "meta": pagination_meta(query.page.number, query.page.size, result.total),

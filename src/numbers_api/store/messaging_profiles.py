@@ -20,14 +20,19 @@ class MessagingProfileDirectory:
     def __init__(self, *, failing: bool = False) -> None:
         self.failing = failing
 
-    def names(
-        self, connection: Connection, account_id: int, profile_ids: Collection[str]
-    ) -> dict[str, str | None]:
-        """Each profile's name, by id."""
+    def check_available(self) -> None:
+        """Raises MessagingProfilesUnavailable when profiles cannot be loaded: a list, which reads
+        its page's profile names with the page's rows, asks this first."""
         if self.failing:
             raise MessagingProfilesUnavailable(
                 "messaging profile information could not be loaded (injected fault)"
             )
+
+    def names(
+        self, connection: Connection, account_id: int, profile_ids: Collection[str]
+    ) -> dict[str, str | None]:
+        """Each profile's name, by id."""
+        self.check_available()
         if not profile_ids:
             return {}
         ids = list(profile_ids)

@@ -615,6 +615,11 @@ class NumberIndexes:
         self._lock = threading.Lock()
         self._advancing = threading.Lock()
 
+    def current(self, caller: Caller) -> AccountIndex | None:
+        """The caller's index if it is at the caller's data version (no database read)."""
+        index = self._indexes.get(caller.account_id)
+        return index if index is not None and index.data_version == caller.data_version else None
+
     def get(self, connection: Connection, caller: Caller) -> AccountIndex | None:
         """The caller's index at its data version, or None: then the database answers."""
         index = self._indexes.get(caller.account_id)

@@ -68,10 +68,18 @@ FROM = """FROM phone_numbers p
     LEFT JOIN connections c ON c.account_id = p.account_id AND c.id = p.connection_id"""
 
 
+# A page's rows are read by id with their messaging profile's name and the account's data
+# version, all in one statement (one state): see `list_from_index`.
+PAGE_ROWS = f"""SELECT {SELECT_LIST}, m.name, (SELECT data_version FROM accounts WHERE id = ?)
+    {FROM} LEFT JOIN messaging_profiles m
+        ON m.account_id = p.account_id AND m.id = p.messaging_profile_id"""
+
+
 @dataclass(frozen=True, slots=True)
 class ListResult:
     total: int
     numbers: list[PhoneNumber]
+    profile_names: dict[str, str | None]  # of the numbers' messaging profiles, by id
 
 
 def list_phone_numbers(
@@ -81,34 +89,38 @@ def list_phone_numbers(
     counts: LruCache[int],
     index: AccountIndex | None = None,
 ) -> ListResult:
-    """A page and the exact total: from the account's index when there is one at the caller's
-    data version, else from SQL alone."""
+    """A page and the exact total, in `connection`'s snapshot (where the caller's data version was
+    read): from the account's index when there is one at that version, else from SQL alone."""
     if index is not None and index.answers(query.conditions, query.order):
-        return _list_from_index(connection, caller, query, index)
-    return _list_from_sql(connection, caller, query, counts)
+        result = list_from_index(connection, caller, query, index)
+    else:
+        result = _list_from_sql(connection, caller, query, counts)
+    assert result is not None, "a snapshot sees one data version"
+    return result
 
 
-def _list_from_index(
+def list_from_index(
     connection: Connection, caller: Caller, query: ListQuery, index: AccountIndex
-) -> ListResult:
+) -> ListResult | None:
+    """The page from an index at the caller's data version, which must answer the query. Outside
+    a snapshot too: the page's rows are read by one statement, which also reads the account's
+    data version, so None says that a write has moved it on since (then a snapshot must answer).
+    On PostgreSQL that is one round trip instead of four (BEGIN, the version, the rows, COMMIT)."""
     matches = index.matches(query.conditions)
     total = len(matches)
     if query.page.offset >= total:
-        return ListResult(total, [])
-    ids = index.page(matches, query.order, query.page.offset, query.page.size)
-    # The unary + keeps SQLite from reading the account's index instead of the ids' primary key.
-    rows = connection.execute(
-        f"SELECT {SELECT_LIST} {FROM} WHERE p.id IN ({', '.join('?' * len(ids))}) "
-        "AND +p.account_id = ?",
-        [*ids, caller.account_id],
-    ).fetchall()
-    by_id = {row[0]: row for row in rows}
-    return ListResult(total, [phone_number_from_row(by_id[i]) for i in ids])
+        return ListResult(total, [], {})
+    return _read_page(
+        connection,
+        caller,
+        total,
+        index.page(matches, query.order, query.page.offset, query.page.size),
+    )
 
 
 def _list_from_sql(
     connection: Connection, caller: Caller, query: ListQuery, counts: LruCache[int]
-) -> ListResult:
+) -> ListResult | None:
     """`counts` keeps totals by (account, data version, conditions): a count is what dominates a
     list's time over a large match set, and dashboards ask the same filters page after page; the
     data version moves on with every write."""
@@ -120,13 +132,29 @@ def _list_from_sql(
         total = int(connection.execute(sql, parameters).fetchone()[0])
         counts.put(count_key, total)
     if query.page.offset >= total:
-        return ListResult(total, [])
-    rows = connection.execute(
-        f"SELECT {SELECT_LIST} {FROM} WHERE {where} ORDER BY {_order_by(query.order)} "
-        "LIMIT ? OFFSET ?",
+        return ListResult(total, [], {})
+    ids = connection.execute(
+        f"SELECT p.id {FROM} WHERE {where} ORDER BY {_order_by(query.order)} LIMIT ? OFFSET ?",
         [*parameters, query.page.size, query.page.offset],
     ).fetchall()
-    return ListResult(total, [phone_number_from_row(row) for row in rows])
+    return _read_page(connection, caller, total, [row[0] for row in ids])
+
+
+def _read_page(
+    connection: Connection, caller: Caller, total: int, ids: list[int]
+) -> ListResult | None:
+    """The numbers with `ids`, in that order, if the database is still at the caller's version."""
+    # The unary + keeps SQLite from reading the account's index instead of the ids' primary key.
+    rows = connection.execute(
+        f"{PAGE_ROWS} WHERE p.id IN ({', '.join('?' * len(ids))}) AND +p.account_id = ?",
+        [caller.account_id, *ids, caller.account_id],
+    ).fetchall()
+    if len(rows) < len(ids) or rows[0][-1] != caller.data_version:
+        return None
+    by_id = {row[0]: row for row in rows}
+    numbers = [phone_number_from_row(by_id[i][:-2]) for i in ids]
+    names = {n.messaging_profile_id: by_id[n.id][-2] for n in numbers if n.messaging_profile_id}
+    return ListResult(total, numbers, names)
 
 
 def count_matching(connection: Connection, account_id: int, conditions: Sequence[Condition]) -> int:
