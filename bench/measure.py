@@ -79,25 +79,35 @@ def named(command: str) -> list[int]:
 
 
 class CpuUse:
-    """Processor seconds since `start`: the server's process tree, PostgreSQL's processes (none
-    on SQLite; backends that exit meanwhile take their time with them) and this process's waited
-    children (the load generator)."""
+    """Processor seconds since it was made: the server's process tree, the database's processes
+    (`database`: their command, `postgres`; None for SQLite, which runs inside the server) and
+    this process's waited children (the load generator). A process that exits meanwhile takes
+    its time with it; one that starts meanwhile counts from its start."""
 
-    def __init__(self, server_pid: int) -> None:
+    def __init__(self, server_pid: int, database: str | None) -> None:
         self.server_pid = server_pid
+        self.database = database
         self._start = self._now()
 
-    def _now(self) -> tuple[float, float, float]:
+    def _now(self) -> tuple[dict[int, float], dict[int, float], float]:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return (
-            sum(cpu_seconds(pid) for pid in tree(self.server_pid)),
-            sum(cpu_seconds(pid) for pid in named("postgres")),
+            {pid: cpu_seconds(pid) for pid in tree(self.server_pid)},
+            {pid: cpu_seconds(pid) for pid in named(self.database)} if self.database else {},
             children.ru_utime + children.ru_stime,
         )
 
     def since(self) -> dict[str, float]:
-        server, database, load = (b - a for a, b in zip(self._start, self._now(), strict=True))
-        return {"server": server, "database": database, "load": load}
+        server, database, load = self._now()
+
+        def spent(before: dict[int, float], after: dict[int, float]) -> float:
+            return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+        return {
+            "server": spent(self._start[0], server),
+            "database": spent(self._start[1], database),
+            "load": load - self._start[2],
+        }
 
 
 class TreeMemory:
