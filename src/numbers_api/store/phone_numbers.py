@@ -68,11 +68,13 @@ FROM = """FROM phone_numbers p
     LEFT JOIN connections c ON c.account_id = p.account_id AND c.id = p.connection_id"""
 
 
+# Each number's messaging profile, for its name (`m.name`).
+PROFILE_JOIN = """LEFT JOIN messaging_profiles m
+    ON m.account_id = p.account_id AND m.id = p.messaging_profile_id"""
 # A page's rows are read by id with their messaging profile's name and the account's data
 # version, all in one statement (one state): see `list_from_index`.
 PAGE_ROWS = f"""SELECT {SELECT_LIST}, m.name, (SELECT data_version FROM accounts WHERE id = ?)
-    {FROM} LEFT JOIN messaging_profiles m
-        ON m.account_id = p.account_id AND m.id = p.messaging_profile_id"""
+    {FROM} {PROFILE_JOIN}"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +174,7 @@ def matching_batches(
     must be inside a transaction (see `Connection.batches`)."""
     where, parameters = _where(connection.dialect, account_id, conditions)
     sql = (
-        f"SELECT {SELECT_LIST}, m.name {FROM} LEFT JOIN messaging_profiles m "
-        "ON m.account_id = p.account_id AND m.id = p.messaging_profile_id "
+        f"SELECT {SELECT_LIST}, m.name {FROM} {PROFILE_JOIN} "
         f"WHERE {where} ORDER BY {_order_by(DEFAULT_ORDER)}"
     )
     for rows in connection.batches(sql, parameters, size):
