@@ -125,6 +125,22 @@ def vacuum(database_url: str) -> float | None:
     return seconds
 
 
+DAMON = Path("/sys/kernel/mm/damon/admin/kdamonds")
+
+
+def damon_pageout() -> bool:
+    """Whether the kernel pages out memory that has gone unused (DAMON running a `pageout`
+    scheme): then rows untouched for a while are read from the disk again, which the figures of
+    fresh requests include."""
+    states = DAMON.glob("*/state")
+    running = [path.parent for path in states if path.read_text().strip() == "on"]
+    return any(
+        action.read_text().strip() == "pageout"
+        for kdamond in running
+        for action in kdamond.glob("contexts/*/schemes/*/action")
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -287,6 +303,7 @@ def main() -> None:
             "import": imported,
             "vacuum_seconds": vacuumed,
             "machine": platform.platform(),
+            "page_cache_pageout": damon_pageout(),
             "cores": os.cpu_count(),
         }
         load = partial(
@@ -382,9 +399,17 @@ def index_builds(server_log: Path) -> list[dict[str, float]]:
 
 def report(results: dict[str, Any]) -> str:
     mixes, kinds, memory = results["mixes"], results["kinds"], results["server_memory"]
-    lines = [
-        f"### {results['engine']}, {results['numbers']:,} numbers ({results['workers']} workers)",
-        "",
+    heading = (
+        f"### {results['engine']}, {results['numbers']:,} numbers ({results['workers']} workers)"
+    )
+    lines = [heading, ""]
+    if results.get("page_cache_pageout"):
+        lines += [
+            "The kernel pages out memory unused for a while (DAMON `pageout`): rows that no"
+            " request touched lately are read from the disk.",
+            "",
+        ]
+    lines += [
         f"Import: {results['import']['seconds']:.1f} s,"
         f" peak {results['import']['peak_mb']:.0f} MB."
         + (
