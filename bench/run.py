@@ -195,8 +195,6 @@ def wrk(
     summary["rps"] = summary["requests"] / summary["seconds"]
     if once and summary["requests"] >= len(paths):  # ended early; wrk counts the whole duration
         summary["rps"] = 1000 / summary["mean_ms"]
-    # At least this many requests asked a path the run had asked before (exact for one connection).
-    summary["repeats"] = max(0, summary["requests"] - len(paths))
     summary["cpu_seconds"] = cpu.since()
     return summary
 
