@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -20,11 +21,20 @@ Json = dict[str, Any]
 
 
 def format_timestamp(milliseconds: int) -> str:
-    """UTC, millisecond precision: `2019-10-23T18:10:00.000Z`. Through `time.gmtime` and one
-    %-format: three times faster than datetime's, and a page formats three per number."""
+    """UTC, millisecond precision: `2019-10-23T18:10:00.000Z`. A page formats three per number:
+    the date comes from a cache by day and the time from integer arithmetic, 0.8 µs against
+    1.4 through `time.gmtime` (and three times that through datetime)."""
     seconds, millis = divmod(milliseconds, 1000)
-    t = time.gmtime(seconds)
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (*t[:6], millis)  # noqa: UP031
+    day, second = divmod(seconds, 86400)
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return "%s%02d:%02d:%02d.%03dZ" % (_date(day), hour, minute, second, millis)  # noqa: UP031
+
+
+@lru_cache(maxsize=65536)
+def _date(day: int) -> str:
+    """`2019-10-23T` for a day counted from the Unix epoch."""
+    return "%04d-%02d-%02dT" % time.gmtime(day * 86400)[:3]  # noqa: UP031
 
 
 def phone_number_detailed(number: PhoneNumber, profile_names: dict[str, str | None] | None) -> Json:

@@ -3,8 +3,6 @@ touching the database. Served at `/bench/ceiling` only when NUMBERS_API_BENCH_CE
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -42,7 +40,7 @@ _EXAMPLE = PhoneNumber(
     updated_at=1571940600000,
 )
 PAGE = [
-    replace(_EXAMPLE, id=_EXAMPLE.id + i, phone_number=f"+1970555{5098 + i:04d}") for i in range(20)
+    _EXAMPLE._replace(id=_EXAMPLE.id + i, phone_number=f"+1970555{5098 + i:04d}") for i in range(20)
 ]
 PROFILE_NAMES: dict[str, str | None] = {
     "abc85f64-5717-4562-b3fc-2c9600000000": "regional-customers"

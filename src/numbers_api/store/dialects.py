@@ -28,6 +28,11 @@ class Dialect:
     digits_contain: str
     digits_value: str
     integrity_errors: tuple[type[Exception], ...]
+    # `{column}`, written so that the planner does not pick the column's index for it: where a
+    # statement names rows by primary key, SQLite may read the account's index instead (its unary
+    # + prevents that), while PostgreSQL's planner chooses well unaided and, given the +, loses the
+    # column's statistics, expects one row and joins each row by a scan.
+    not_by_index: str
     # Ends a `SELECT` of rows to claim: rows another transaction holds are passed over, not
     # waited for (SQLite has one writer at a time, so nothing is ever held).
     skip_locked: str = ""
@@ -47,6 +52,7 @@ SQLITE = Dialect(
     ),
     digits_value='"{digits}"',  # an FTS5 phrase
     integrity_errors=(sqlite3.IntegrityError,),
+    not_by_index="+{column}",
 )
 
 POSTGRESQL = Dialect(
@@ -60,5 +66,6 @@ POSTGRESQL = Dialect(
     digits_contain="p.phone_number LIKE ?",
     digits_value="%{digits}%",
     integrity_errors=(psycopg.errors.IntegrityError,),
+    not_by_index="{column}",
     skip_locked=" FOR UPDATE SKIP LOCKED",
 )

@@ -7,7 +7,6 @@ indexes never serve what the write changed.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 
 import orjson
@@ -134,4 +133,4 @@ def delete_number(
     connection.execute("DELETE FROM phone_number_tags WHERE phone_number_id = ?", (number_id,))
     connection.execute("DELETE FROM phone_numbers WHERE id = ?", (number_id,))
     bump_data_version(connection, account_id, [number_id])
-    return dataclasses.replace(number, status="deleted")
+    return number._replace(status="deleted")

@@ -146,9 +146,9 @@ def _read_page(
     connection: Connection, caller: Caller, total: int, ids: list[int]
 ) -> ListResult | None:
     """The numbers with `ids`, in that order, if the database is still at the caller's version."""
-    # The unary + keeps SQLite from reading the account's index instead of the ids' primary key.
+    account = connection.dialect.not_by_index.format(column="p.account_id")
     rows = connection.execute(
-        f"{PAGE_ROWS} WHERE p.id IN ({', '.join('?' * len(ids))}) AND +p.account_id = ?",
+        f"{PAGE_ROWS} WHERE p.id IN ({', '.join('?' * len(ids))}) AND {account} = ?",
         [caller.account_id, *ids, caller.account_id],
     ).fetchall()
     if len(rows) < len(ids) or rows[0][-1] != caller.data_version:
@@ -184,7 +184,7 @@ def matching_batches(
 def phone_number_from_row(row: Sequence[object]) -> PhoneNumber:
     values = list(row)
     values[4] = orjson.loads(row[4])  # type: ignore[arg-type]
-    return PhoneNumber(*values)  # type: ignore[arg-type]
+    return PhoneNumber._make(values)
 
 
 def _where(
