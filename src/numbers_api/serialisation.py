@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from enum import Enum
 from functools import lru_cache
 from typing import Any
 
@@ -37,12 +38,61 @@ def _date(day: int) -> str:
     return "%04d-%02d-%02dT" % time.gmtime(day * 86400)[:3]  # noqa: UP031
 
 
+class Rendering(Enum):
+    """How a property of `PhoneNumberDetailed` is made from the number's stored value."""
+
+    ID = "id"  # the integer as a string
+    RECORD_TYPE = "record_type"  # `RECORD_TYPE`, the same for every number
+    TEXT = "text"  # as stored, null included
+    ARRAY = "array"  # a JSON array, stored as its text
+    BOOLEAN = "boolean"
+    TIMESTAMP = "timestamp"  # `format_timestamp`
+
+
+# Every property of `PhoneNumberDetailed` as `phone_number_detailed` gives them, in its order, with
+# how each is made: the database renders a list's items from this (the store's `detailed_json`),
+# which costs a third of reading the rows and making them here. A test holds the two to the same
+# answer for every number.
+DETAILED_PROPERTIES: tuple[tuple[str, Rendering], ...] = (
+    ("id", Rendering.ID),
+    ("record_type", Rendering.RECORD_TYPE),
+    ("phone_number", Rendering.TEXT),
+    ("country_iso_alpha2", Rendering.TEXT),
+    ("status", Rendering.TEXT),
+    ("tags", Rendering.ARRAY),
+    ("external_pin", Rendering.TEXT),
+    ("connection_id", Rendering.TEXT),
+    ("connection_name", Rendering.TEXT),
+    ("customer_reference", Rendering.TEXT),
+    ("billing_group_id", Rendering.TEXT),
+    ("emergency_enabled", Rendering.BOOLEAN),
+    ("emergency_address_id", Rendering.TEXT),
+    ("emergency_status", Rendering.TEXT),
+    ("call_forwarding_enabled", Rendering.BOOLEAN),
+    ("cnam_listing_enabled", Rendering.BOOLEAN),
+    ("caller_id_name_enabled", Rendering.BOOLEAN),
+    ("call_recording_enabled", Rendering.BOOLEAN),
+    ("t38_fax_gateway_enabled", Rendering.BOOLEAN),
+    ("phone_number_type", Rendering.TEXT),
+    ("inbound_call_screening", Rendering.TEXT),
+    ("purchased_at", Rendering.TIMESTAMP),
+    ("created_at", Rendering.TIMESTAMP),
+    ("updated_at", Rendering.TIMESTAMP),
+    ("hd_voice_enabled", Rendering.BOOLEAN),
+    ("source_type", Rendering.TEXT),
+    ("deletion_lock_enabled", Rendering.BOOLEAN),
+    ("messaging_profile_id", Rendering.TEXT),
+    ("messaging_profile_name", Rendering.TEXT),
+)
+RECORD_TYPE = "phone_number"
+
+
 def phone_number_detailed(number: PhoneNumber, profile_names: dict[str, str | None] | None) -> Json:
     """Every property of `PhoneNumberDetailed`; with `profile_names` None, the two messaging
     profile fields are left out (their information could not be loaded)."""
     item: Json = {
         "id": str(number.id),
-        "record_type": "phone_number",
+        "record_type": RECORD_TYPE,
         "phone_number": number.phone_number,
         "country_iso_alpha2": number.country_iso_alpha2,
         "status": number.status,
@@ -186,3 +236,8 @@ def pagination_meta(page_number: int, page_size: int, total_results: int) -> Jso
 
 def encode(document: Json) -> bytes:
     return orjson.dumps(document)
+
+
+def encode_page(items: list[str], meta: Json) -> bytes:
+    """A list's document from its items, each already JSON (see `DETAILED_PROPERTIES`)."""
+    return b'{"data":[' + ",".join(items).encode() + b'],"meta":' + encode(meta) + b"}"

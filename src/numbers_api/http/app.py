@@ -43,7 +43,12 @@ from numbers_api.store.accounts import Caller, authenticate, current_caller
 from numbers_api.store.database import Connection, Database
 from numbers_api.store.messaging_profiles import MessagingProfileDirectory
 from numbers_api.store.number_index import NumberIndexes
-from numbers_api.store.phone_numbers import ListResult, list_from_index, list_phone_numbers
+from numbers_api.store.phone_numbers import (
+    ListResult,
+    PageShape,
+    list_from_index,
+    list_phone_numbers,
+)
 
 log = logging.getLogger("numbers_api.http")
 # Authenticated routes take every method, so that a wrong one is a 405 only after authentication.
@@ -160,18 +165,20 @@ class Api:
             if index is None:
                 return None
 
-            def pages(query: ListQuery) -> ListResult | None:
+            def pages(query: ListQuery, shape: PageShape) -> ListResult | None:
                 if not index.answers(query.conditions, query.order):
                     return None
-                return list_from_index(connection, caller, query, index)
+                return list_from_index(connection, caller, query, index, shape=shape)
 
             response = read(connection, caller, request, pages)
             return None if response is None else self._kept_page(caller, request, response)
 
         def compute(connection: Connection, caller: Caller, request: Request) -> Response:
-            def pages(query: ListQuery) -> ListResult:
+            def pages(query: ListQuery, shape: PageShape) -> ListResult:
                 index = self.indexes.get(connection, caller)
-                return list_phone_numbers(connection, caller, query, self.counts, index)
+                return list_phone_numbers(
+                    connection, caller, query, self.counts, index, shape=shape
+                )
 
             response = read(connection, caller, request, pages)
             assert response is not None, "a snapshot reads every page"

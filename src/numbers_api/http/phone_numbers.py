@@ -19,18 +19,18 @@ from numbers_api.http.errors import (
 from numbers_api.query.errors import InvalidQuery
 from numbers_api.query.filters import FilterSet
 from numbers_api.query.list_query import NAMED_SORTS, ListQuery, Sorting, parse_list_query
-from numbers_api.serialisation import encode, pagination_meta, phone_number_detailed
+from numbers_api.serialisation import encode, encode_page, pagination_meta, phone_number_detailed
 from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection
 from numbers_api.store.messaging_profiles import (
     MessagingProfileDirectory,
     MessagingProfilesUnavailable,
 )
-from numbers_api.store.phone_numbers import ListResult
+from numbers_api.store.phone_numbers import ListResult, PageShape
 
-# The page a query asks for, read one way or another (see `Api`): None when it cannot be read
-# that way, and must be read in a snapshot.
-Pages = Callable[[ListQuery], ListResult | None]
+# The page a query asks for, its rows read in the shape given, one way or another (see `Api`):
+# None when it cannot be read that way, and must be read in a snapshot.
+Pages = Callable[[ListQuery, PageShape], ListResult | None]
 
 
 def list_endpoint(
@@ -40,9 +40,15 @@ def list_endpoint(
         query = parse_list_query(query_string)
     except InvalidQuery as invalid:
         return bad_request(invalid.errors)
-    result = pages(query)
+    # The database renders the items, unless profile names cannot be loaded: then they are
+    # made here, with or without the names as the query asks.
+    shape = PageShape.NUMBERS if profiles.failing else PageShape.DETAILED_JSON
+    result = pages(query, shape)
     if result is None:
         return None
+    meta = pagination_meta(query.page.number, query.page.size, result.total)
+    if shape is PageShape.DETAILED_JSON:
+        return Response(encode_page(result.detailed_json, meta), media_type="application/json")
     errors: list[dict[str, Any]] = []
     names: dict[str, str | None] | None = result.profile_names
     if result.numbers:
@@ -66,7 +72,7 @@ def list_endpoint(
             errors.append(profiles_left_out(failure))
     document: dict[str, Any] = {
         "data": [phone_number_detailed(number, names) for number in result.numbers],
-        "meta": pagination_meta(query.page.number, query.page.size, result.total),
+        "meta": meta,
     }
     if errors:
         document["errors"] = errors
@@ -98,7 +104,7 @@ def list_view_endpoint(
         query = parse_list_query(query_string, view.filters, view.sorts, switches=view.switches)
     except InvalidQuery as invalid:
         return bad_request(invalid.errors)
-    result = pages(query)
+    result = pages(query, PageShape.NUMBERS)
     if result is None:
         return None
     document = {

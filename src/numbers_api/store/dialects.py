@@ -33,6 +33,13 @@ class Dialect:
     # + prevents that), while PostgreSQL's planner chooses well unaided and, given the +, loses the
     # column's statistics, expects one row and joins each row by a scan.
     not_by_index: str
+    # A JSON object rendered as text from `{pairs}` (`'key', value, ...`), and the JSON of a stored
+    # boolean, of a stored JSON array (text) and of a timestamp (milliseconds since the epoch) as
+    # `format_timestamp` writes it: the database renders a page's items (see `detailed_json`).
+    json_object: str
+    json_boolean: str
+    json_array: str
+    json_timestamp: str
     # Ends a `SELECT` of rows to claim: rows another transaction holds are passed over, not
     # waited for (SQLite has one writer at a time, so nothing is ever held).
     skip_locked: str = ""
@@ -53,6 +60,14 @@ SQLITE = Dialect(
     digits_value='"{digits}"',  # an FTS5 phrase
     integrity_errors=(sqlite3.IntegrityError,),
     not_by_index="+{column}",
+    json_object="json_object({pairs})",
+    json_boolean="json(CASE WHEN {column} THEN 'true' ELSE 'false' END)",
+    json_array="json({column})",
+    # Whole seconds and milliseconds rounded down, as Python's divmod does before 1970 too.
+    json_timestamp=(
+        "strftime('%Y-%m-%dT%H:%M:%S', ({column} - ({column} % 1000 + 1000) % 1000) / 1000, "
+        "'unixepoch') || printf('.%03dZ', ({column} % 1000 + 1000) % 1000)"
+    ),
 )
 
 POSTGRESQL = Dialect(
@@ -67,5 +82,15 @@ POSTGRESQL = Dialect(
     digits_value="%{digits}%",
     integrity_errors=(psycopg.errors.IntegrityError,),
     not_by_index="{column}",
+    json_object="json_build_object({pairs})::text",
+    json_boolean="{column}",
+    json_array="{column}::json",
+    json_timestamp=(
+        # Whole seconds and milliseconds apart: an interval times a number is worked out in floating
+        # point, where milliseconds lose one some years away and whole seconds stay exact.
+        "to_char(timestamp 'epoch' + ({column} - mod(mod({column}, 1000) + 1000, 1000)) / 1000 "
+        "* interval '1 second' + mod(mod({column}, 1000) + 1000, 1000) * interval '1 millisecond', "
+        '\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\')'
+    ),
     skip_locked=" FOR UPDATE SKIP LOCKED",
 )

@@ -1,0 +1,82 @@
+"""What making a list page's items costs, both ways: the page's rows read as `PhoneNumber`s and
+made into `PhoneNumberDetailed` JSON in Python (as `/{id}`, the other views and exports do), or
+rendered as JSON by the database (`PageShape.DETAILED_JSON`, as `GET /v2/phone_numbers` does).
+Each page is SIZE numbers drawn at random from the account, read by id with `read_page`, and
+ends as the response's bytes; processor time per page, the best of `--rounds`.
+
+    .venv/bin/python -m bench.page_rendering --database-url sqlite:////tmp/numbers-api-bench/bench-1000000.db
+
+Run it on a database made by `bench.run` (account `bench`); it only reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable
+
+from numbers_api.serialisation import encode, encode_page, pagination_meta, phone_number_detailed
+from numbers_api.store.accounts import Caller, account_id, data_version
+from numbers_api.store.database import Database
+from numbers_api.store.phone_numbers import PageShape, read_page
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--account", default="bench")
+    parser.add_argument(
+        "--size", type=int, default=34, help="numbers per page (the fresh mix's mean)"
+    )
+    parser.add_argument("--pages", type=int, default=2000, help="pages per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    database = Database(args.database_url)
+    connection = database.connection()
+    account = account_id(connection, args.account)
+    caller = Caller(account, data_version(connection, account))
+    ids = [
+        row[0]
+        for row in connection.execute(
+            "SELECT id FROM phone_numbers WHERE account_id = ?", (account,)
+        )
+    ]
+    meta = pagination_meta(1, args.size, len(ids))
+
+    def in_python(page: list[int]) -> bytes:
+        result = read_page(connection, caller, len(ids), page, PageShape.NUMBERS)
+        assert result is not None
+        items = [phone_number_detailed(n, result.profile_names) for n in result.numbers]
+        return encode({"data": items, "meta": meta})
+
+    def by_the_database(page: list[int]) -> bytes:
+        result = read_page(connection, caller, len(ids), page, PageShape.DETAILED_JSON)
+        assert result is not None
+        return encode_page(result.detailed_json, meta)
+
+    print(f"{database.dialect.name}, {len(ids):,} numbers, pages of {args.size} random numbers")
+    for name, make in (("in Python", in_python), ("by the database", by_the_database)):
+        print(f"{name}: {_best_microseconds(make, ids, args):,.0f} µs per page")
+
+
+def _best_microseconds(
+    make: Callable[[list[int]], bytes],
+    ids: list[int],
+    args: argparse.Namespace,
+) -> float:
+    picker = random.Random(1)  # the same pages both ways
+    best = float("inf")
+    for _ in range(args.rounds):
+        pages = [picker.sample(ids, args.size) for _ in range(args.pages)]
+        started = time.process_time()
+        for page in pages:
+            make(page)
+        best = min(best, (time.process_time() - started) / args.pages * 1e6)
+    return best
+
+
+if __name__ == "__main__":
+    main()
