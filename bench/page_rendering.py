@@ -14,11 +14,10 @@ Run it on a database made by `bench.run` (account `bench`); it only reads.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import time
-from pathlib import Path
 
+from bench.measure import cpu_seconds
 from numbers_api.serialisation import encode, encode_page, pagination_meta, phone_number_detailed
 from numbers_api.store.accounts import Caller, account_id, data_version
 from numbers_api.store.database import Connection, Database
@@ -70,12 +69,10 @@ def main() -> None:
             here, there = _processor_seconds(backend)
             for page in pages:
                 make(page)
-            spent = [
-                after - before
-                for after, before in zip(_processor_seconds(backend), (here, there), strict=True)
-            ]
+            here_after, there_after = _processor_seconds(backend)
+            spent = (here_after - here, there_after - there)
             if sum(spent) < sum(best[name]):
-                best[name] = (spent[0], spent[1])
+                best[name] = spent
     print(f"{database.dialect.name}, {len(ids):,} numbers, pages of {args.size} random numbers")
     print("processor time per page, the best of the rounds: this process + the database's backend")
     for name, (here, there) in best.items():
@@ -91,11 +88,7 @@ def _backend_pid(connection: Connection) -> int:
 def _processor_seconds(backend: int | None) -> tuple[float, float]:
     """This process's processor time, and that of PostgreSQL's backend on this machine (0 on
     SQLite, which runs in this process)."""
-    if backend is None:
-        return time.process_time(), 0.0
-    fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime and stime
-    return time.process_time(), ticks / os.sysconf("SC_CLK_TCK")
+    return time.process_time(), 0.0 if backend is None else cpu_seconds(backend)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ class Dialect:
     not_by_index: str
     # A JSON object rendered as text from `{pairs}` (`'key', value, ...`), and the JSON of a stored
     # boolean, of a stored JSON array (text) and of a timestamp (milliseconds since the epoch) as
-    # `format_timestamp` writes it: the database renders a page's items (see `detailed_json`).
+    # `format_timestamp` writes it: the database renders a page's items (`PageShape.DETAILED_JSON`).
     json_object: str
     json_boolean: str
     json_array: str

@@ -74,10 +74,17 @@ FROM = """FROM phone_numbers p
 # Each number's messaging profile, for its name (`m.name`).
 PROFILE_JOIN = """LEFT JOIN messaging_profiles m
     ON m.account_id = p.account_id AND m.id = p.messaging_profile_id"""
-# A page's rows are read by id with their messaging profile's name and the account's data
-# version, all in one statement (one state): see `list_from_index`.
-PAGE_ROWS = f"""SELECT {SELECT_LIST}, m.name, (SELECT data_version FROM accounts WHERE id = ?)
+
+
+def _page_rows(columns: str) -> str:
+    """A page's rows read by id, `columns` first and the account's data version last, all in one
+    statement (one state): see `list_from_index`."""
+    return f"""SELECT {columns}, (SELECT data_version FROM accounts WHERE id = ?)
     {FROM} {PROFILE_JOIN}"""
+
+
+# Each row with its messaging profile's name.
+PAGE_ROWS = _page_rows(f"{SELECT_LIST}, m.name")
 
 
 # The columns of the properties of `PhoneNumberDetailed` not named as their column `p.<name>`.
@@ -208,9 +215,7 @@ def _detailed_json_rows(dialect: Dialect) -> str:
         f"'{name}', " + rendered[how].format(column=DETAILED_COLUMNS.get(name, f"p.{name}"))
         for name, how in DETAILED_PROPERTIES
     )
-    item = dialect.json_object.format(pairs=pairs)
-    return f"""SELECT p.id, {item}, (SELECT data_version FROM accounts WHERE id = ?)
-    {FROM} {PROFILE_JOIN}"""
+    return _page_rows(f"p.id, {dialect.json_object.format(pairs=pairs)}")
 
 
 def count_matching(connection: Connection, account_id: int, conditions: Sequence[Condition]) -> int:
