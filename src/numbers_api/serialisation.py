@@ -51,8 +51,8 @@ class Rendering(Enum):
 
 # Every property of `PhoneNumberDetailed` as `phone_number_detailed` gives them, in its order, with
 # how each is made: the database renders a list's items from this (`PageShape.DETAILED_JSON` in
-# the store), for about 60% of the cost of reading the rows and making them here (SQLite). A test
-# holds the two to the same answer for every number.
+# the store), for less than reading the rows and making them here costs (bench/page_rendering.py).
+# A test holds the two to the same answer for every number.
 DETAILED_PROPERTIES: tuple[tuple[str, Rendering], ...] = (
     ("id", Rendering.ID),
     ("record_type", Rendering.RECORD_TYPE),

@@ -43,10 +43,10 @@ def with_messaging_settings(
     """The numbers, in their order, each with its messaging columns."""
     if not numbers:
         return []
+    among, id_parameters = connection.dialect.among_ids("id", [number.id for number in numbers])
     rows = connection.execute(
-        f"SELECT {_COLUMNS} FROM phone_numbers WHERE account_id = ? "
-        f"AND id IN ({', '.join('?' * len(numbers))})",
-        [account_id, *(number.id for number in numbers)],
+        f"SELECT {_COLUMNS} FROM phone_numbers WHERE account_id = ? AND {among}",
+        [account_id, *id_parameters],
     ).fetchall()
     by_id = {row[0]: row for row in rows}
     return [_settings(number, by_id[number.id]) for number in numbers]

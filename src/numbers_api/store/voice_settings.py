@@ -29,10 +29,11 @@ def find_voice_settings(
     if not ids:
         return {}
     # The unary + keeps SQLite from reading the account's index instead of the ids' primary key.
+    among, id_parameters = connection.dialect.among_ids("id", ids)
     rows = connection.execute(
         f"SELECT id, {', '.join(VOICE_COLUMNS)} FROM phone_numbers "
-        f"WHERE id IN ({', '.join('?' * len(ids))}) AND +account_id = ?",
-        [*ids, account_id],
+        f"WHERE {among} AND +account_id = ?",
+        [*id_parameters, account_id],
     ).fetchall()
     return {row[0]: dict(zip(VOICE_COLUMNS, row[1:], strict=True)) for row in rows}
 
