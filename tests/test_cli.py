@@ -9,12 +9,15 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from numbers_api.demo import demo_records
+from numbers_api.serialisation import format_timestamp
 from numbers_api.settings import DATABASE_URL_VARIABLE
 from numbers_api.store.database import Database
 from numbers_api.store.schema import MIGRATIONS
@@ -346,6 +349,12 @@ def test_demo_numbers_are_realistic(api: ApiClient, database_url: str) -> None:
     assert len({n["status"] for n in numbers}) > 1
     assert any(n["connection_name"] for n in numbers)
     assert any(n["tags"] for n in numbers)
+
+
+def test_demo_numbers_are_updated_after_their_creation_and_never_in_the_future() -> None:
+    now = format_timestamp(int(time.time() * 1000))
+    for record in demo_records(5000, seed=3, taken=set()):
+        assert record["created_at"] <= record["updated_at"] <= now, record
 
 
 def test_demo_with_the_same_seed_gives_the_same_numbers(tmp_path: Path) -> None:

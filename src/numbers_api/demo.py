@@ -198,7 +198,10 @@ def demo_records(
             "tags": rng.sample(TAGS, rng.choice((0, 0, 1, 1, 1, 2, 2, 3))),
             "created_at": format_timestamp(created),
             "purchased_at": format_timestamp(created + rng.randrange(3600_000)),
-            "updated_at": format_timestamp(created + rng.randrange(YEAR_MS)),
+            # Within a year of its creation, and never after the newest date.
+            "updated_at": format_timestamp(
+                created + rng.randrange(min(YEAR_MS, NEWEST_MS - created + 1))
+            ),
             "source_type": rng.choices(["number_order", "port_request", None], [70, 25, 5])[0],
             "usage_payment_method": rng.choices(["pay-per-minute", "channel"], [80, 20])[0],
             "customer_reference": (
