@@ -719,9 +719,14 @@ def test_later_import_renames_a_messaging_profile_on_every_number(owner: Owner) 
         pytest.param({"tags": "sales"}, "tags", id="tags not a list"),
         pytest.param({"tags": ["sales", 1]}, "tags", id="tag not a string"),
         pytest.param({"tags": ["sales", ""]}, "tags", id="empty tag"),
+        pytest.param({"tags": ["sa\x00les"]}, "tags", id="NUL in a tag"),
         pytest.param({"tags": None}, "tags", id="null tags"),
         pytest.param({"external_pin": 1234}, "external_pin", id="pin not a string"),
         pytest.param({"customer_reference": ""}, "customer_reference", id="empty text"),
+        pytest.param({"customer_reference": "a\x00b"}, "customer_reference", id="NUL in text"),
+        pytest.param(
+            {"connection_id": "1", "connection_name": "\x00"}, "connection_name", id="NUL in a name"
+        ),
         pytest.param({"billing_group_id": ["x"]}, "billing_group_id", id="text as list"),
         pytest.param({"connection_id": 42}, "connection_id", id="connection id not a string"),
         pytest.param({"colour": "red"}, "colour", id="unknown field"),

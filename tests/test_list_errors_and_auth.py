@@ -140,6 +140,16 @@ def test_every_bad_parameter_is_reported_at_once(api: ApiClient, key: str) -> No
         ("filter[without_tags]=yes", "filter[without_tags]"),
         ("filter[source]=bought", "filter[source]"),
         ("filter[voice.usage_payment_method]=free", "filter[voice.usage_payment_method]"),
+        # No stored text holds a NUL (PostgreSQL's cannot), so no filter may ask for one.
+        ("filter[tag]=a%00", "filter[tag]"),
+        ("filter[customer_reference]=%00", "filter[customer_reference]"),
+        ("filter[connection_id]=1%00", "filter[connection_id]"),
+        ("filter[billing_group_id]=%00x", "filter[billing_group_id]"),
+        ("filter[voice.connection_name][eq]=%00", "filter[voice.connection_name][eq]"),
+        (
+            "filter[voice.connection_name][starts_with]=%00ab",
+            "filter[voice.connection_name][starts_with]",
+        ),
     ],
 )
 def test_bad_parameter_is_400_naming_it(

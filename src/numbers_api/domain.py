@@ -206,3 +206,9 @@ class MessagingSettings:
     inbound_outbound_ratio: float
     success_ratio: float
     spam_ratio: float
+
+
+def is_text(value: object) -> bool:
+    """A string the database can store: PostgreSQL's text holds no NUL, so neither engine takes
+    one."""
+    return isinstance(value, str) and "\x00" not in value

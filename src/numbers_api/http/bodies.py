@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from numbers_api.http.phone_number import InvalidBody, invalid_fields, is_text, json_object, pointer
+from numbers_api.domain import is_text
+from numbers_api.http.phone_number import InvalidBody, invalid_fields, json_object, pointer
 
 # What is wrong with a field's value ("must be …"), or None if nothing is.
 Check = Callable[[Any], str | None]

@@ -11,13 +11,12 @@ from typing import Any
 
 from starlette.responses import Response
 
-from numbers_api.domain import MessagingSettings, PhoneNumber
+from numbers_api.domain import MessagingSettings, PhoneNumber, is_text
 from numbers_api.http.bodies import Check, checked_body
 from numbers_api.http.errors import PROFILE_ERROR_TITLE, error_object, error_response
 from numbers_api.http.phone_number import (
     InvalidBody,
     invalid_id,
-    is_text,
     now_ms,
     number_not_found,
     parse_id,

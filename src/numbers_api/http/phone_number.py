@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import orjson
 from starlette.responses import Response
 
-from numbers_api.domain import CURRENT_NUMBER_TYPES, LEGACY_NUMBER_TYPES, PhoneNumber
+from numbers_api.domain import CURRENT_NUMBER_TYPES, LEGACY_NUMBER_TYPES, PhoneNumber, is_text
 from numbers_api.http.errors import error_object, error_response, profiles_left_out
 from numbers_api.serialisation import encode, phone_number_detailed
 from numbers_api.store.accounts import Caller
@@ -208,11 +208,6 @@ def tag_list(value: object) -> str | None:
     if isinstance(value, list) and all(is_text(t) and t for t in value):
         return None
     return "must be an array of non-empty strings without NUL characters"
-
-
-def is_text(value: object) -> bool:
-    # PostgreSQL cannot store NUL in text, so neither engine takes it.
-    return isinstance(value, str) and "\x00" not in value
 
 
 def pointer(name: str) -> str:

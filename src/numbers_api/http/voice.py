@@ -13,12 +13,11 @@ from typing import Any
 
 from starlette.responses import Response
 
-from numbers_api.domain import VOICE_SETTINGS, PhoneNumber, VoiceSetting
+from numbers_api.domain import VOICE_SETTINGS, PhoneNumber, VoiceSetting, is_text
 from numbers_api.http.phone_number import (
     InvalidBody,
     invalid_fields,
     invalid_id,
-    is_text,
     missing_association_error,
     now_ms,
     number_not_found,

@@ -28,6 +28,7 @@ from numbers_api.domain import (
     STATUSES,
     TIMESTAMP_FIELDS,
     USAGE_PAYMENT_METHODS,
+    is_text,
 )
 from numbers_api.store.importer import ROW_FIELDS, Row
 
@@ -149,9 +150,13 @@ class RecordChecker:
         self._identity(record, values, errors)
         for name in OPTIONAL_TEXT_FIELDS:
             value = record.get(name)
-            if value is not None and not (isinstance(value, str) and value):
+            if value is not None and not (is_text(value) and value):
                 errors.append(
-                    FieldError(name, f"must be a non-empty string or null, got {value!r}")
+                    FieldError(
+                        name,
+                        "must be a non-empty string without NUL characters, or null, "
+                        f"got {value!r}",
+                    )
                 )
                 value = None
             values[name] = value
@@ -271,8 +276,12 @@ def _tags(record: Mapping[str, Any], errors: list[FieldError]) -> str:
     tags = record.get("tags", [])
     if tags == []:  # most records: nothing to check or encode
         return "[]"
-    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
-        errors.append(FieldError("tags", f"must be a list of non-empty strings, got {tags!r}"))
+    if not isinstance(tags, list) or not all(is_text(t) and t for t in tags):
+        errors.append(
+            FieldError(
+                "tags", f"must be a list of non-empty strings without NUL characters, got {tags!r}"
+            )
+        )
         return "[]"
     return orjson.dumps(list(dict.fromkeys(tags))).decode()  # a repeated tag is kept once
 

@@ -29,6 +29,8 @@ class Text:
             if not raw:
                 raise InvalidValue("must not be empty")
             raise InvalidValue(f"must be at least {self.min_length} characters long, got {raw!r}")
+        if "\x00" in raw:  # no stored text holds one (PostgreSQL's cannot), so no filter asks
+            raise InvalidValue(f"must not contain NUL characters, got {raw!r}")
         return raw
 
     def schema(self) -> JsonSchema:
