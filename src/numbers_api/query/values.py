@@ -34,7 +34,7 @@ class Text:
         return raw
 
     def schema(self) -> JsonSchema:
-        return {"type": "string", "minLength": self.min_length}
+        return {"type": "string", "minLength": self.min_length, "pattern": "^[^\\x00]*$"}
 
 
 @dataclass(frozen=True, slots=True)
