@@ -23,7 +23,9 @@ from typing import Any
 
 import pytest
 
+from numbers_api.domain import MAX_TEXT_LENGTH
 from numbers_api.importing.readers import UnreadableRecord
+from numbers_api.importing.records import OPTIONAL_TEXT_FIELDS
 from numbers_api.importing.run import ImportReport, import_file, import_records
 from numbers_api.store.database import Database
 from tests.conftest import ApiClient
@@ -315,6 +317,25 @@ def test_csv_record_keeps_every_given_field(owner: Owner) -> None:
     assert set(owner.listed("filter[voice.usage_payment_method]=channel")) == {
         FULL_RECORD["phone_number"]
     }
+
+
+def test_the_longest_text_is_imported_on_either_engine(owner: Owner) -> None:
+    longest = "\U0001f600" * MAX_TEXT_LENGTH  # four bytes a character in UTF-8: the most
+    record = dict.fromkeys(OPTIONAL_TEXT_FIELDS, longest)
+    owner.load({"phone_number": number(1), "tags": [longest], **record}).assert_imported(1)
+    item = owner.shown(number(1))
+    assert {name: item[name] for name in OPTIONAL_TEXT_FIELDS} == record
+    assert item["tags"] == [longest]
+
+
+@pytest.mark.parametrize("name", [*OPTIONAL_TEXT_FIELDS, "tags"])
+def test_a_text_longer_than_the_longest_is_a_bad_record(owner: Owner, name: str) -> None:
+    too_long = "x" * (MAX_TEXT_LENGTH + 1)
+    record: dict[str, Any] = {"connection_id": "1", "messaging_profile_id": "1"}
+    record[name] = ["ok", too_long] if name == "tags" else too_long
+    outcome = owner.load({"phone_number": number(1)}, {"phone_number": number(2), **record})
+    assert outcome.reported == [(2, name)]
+    assert owner.total() == 0
 
 
 def test_csv_columns_may_come_in_any_order_and_be_few(owner: Owner) -> None:

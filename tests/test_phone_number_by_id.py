@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from numbers_api.domain import MAX_TEXT_LENGTH
 from numbers_api.store.accounts import account_id
 from numbers_api.store.database import Database
 from numbers_api.store.phone_number import update_number
@@ -241,6 +242,8 @@ def test_a_connection_the_account_does_not_have_is_422(
         ({"hd_voice_enabled": "true"}, "/hd_voice_enabled"),
         ({"hd_voice_enabled": 1}, "/hd_voice_enabled"),
         ({"customer_reference": "a\x00b"}, "/customer_reference"),
+        ({"customer_reference": "x" * (MAX_TEXT_LENGTH + 1)}, "/customer_reference"),
+        ({"tags": ["ok", "x" * (MAX_TEXT_LENGTH + 1)]}, "/tags"),
     ],
 )
 def test_a_wrong_type_is_422_naming_the_field(
@@ -249,6 +252,14 @@ def test_a_wrong_type_is_422_naming_the_field(
     response = patch(client, key, MINE, body)
     assert pointers(response) == [pointer]
     assert response.json()["errors"][0]["code"] == "10015"
+
+
+def test_the_longest_text_is_stored_on_either_engine(client: ApiClient, key: str) -> None:
+    longest = "\U0001f600" * MAX_TEXT_LENGTH  # four bytes a character in UTF-8: the most
+    response = patch(client, key, MINE, {"customer_reference": longest, "tags": [longest]})
+    assert response.status_code == 200, response.text
+    shown = data(client.get(path(MINE), key))
+    assert (shown["customer_reference"], shown["tags"]) == (longest, [longest])
 
 
 @pytest.mark.parametrize(

@@ -208,7 +208,13 @@ class MessagingSettings:
     spam_ratio: float
 
 
+# The longest text a client may store in a field or tag: PostgreSQL refuses an index entry over
+# 2,704 bytes, and several of these are indexed; 500 characters are at most 2,000 bytes in UTF-8.
+MAX_TEXT_LENGTH = 500
+TEXT_RULE = f"of at most {MAX_TEXT_LENGTH} characters, without NUL characters"
+
+
 def is_text(value: object) -> bool:
-    """A string the database can store: PostgreSQL's text holds no NUL, so neither engine takes
-    one."""
-    return isinstance(value, str) and "\x00" not in value
+    """A string the database can store, alike on both engines: PostgreSQL's text holds no NUL,
+    and its indexes no entry longer than a few kilobytes (`MAX_TEXT_LENGTH`)."""
+    return isinstance(value, str) and len(value) <= MAX_TEXT_LENGTH and "\x00" not in value

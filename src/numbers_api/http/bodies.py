@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from numbers_api.domain import is_text
+from numbers_api.domain import TEXT_RULE, is_text
 from numbers_api.http.phone_number import InvalidBody, invalid_fields, json_object, pointer
 
 # What is wrong with a field's value ("must be …"), or None if nothing is.
@@ -44,4 +44,4 @@ def boolean(value: Any) -> str | None:
 
 def identifier(value: Any) -> str | None:
     """An id of something this server does not hold: any non-empty string."""
-    return None if is_text(value) and value else "must be a non-empty string without NUL characters"
+    return None if is_text(value) and value else f"must be a non-empty string {TEXT_RULE}"

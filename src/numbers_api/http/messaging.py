@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from numbers_api.domain import MessagingSettings, PhoneNumber, is_text
+from numbers_api.domain import TEXT_RULE, MessagingSettings, PhoneNumber, is_text
 from numbers_api.http.bodies import Check, checked_body
 from numbers_api.http.errors import PROFILE_ERROR_TITLE, error_object, error_response
 from numbers_api.http.phone_number import (
@@ -117,7 +117,7 @@ def update_endpoint(
 def _text_or_null(value: Any) -> str | None:
     if value is None or is_text(value):
         return None
-    return "must be a string without NUL characters, or null"
+    return f"must be a string {TEXT_RULE}, or null"
 
 
 def _tags_or_null(value: Any) -> str | None:

@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 import orjson
 from starlette.responses import Response
 
-from numbers_api.domain import CURRENT_NUMBER_TYPES, LEGACY_NUMBER_TYPES, PhoneNumber, is_text
+from numbers_api.domain import (
+    CURRENT_NUMBER_TYPES,
+    LEGACY_NUMBER_TYPES,
+    TEXT_RULE,
+    PhoneNumber,
+    is_text,
+)
 from numbers_api.http.errors import error_object, error_response, profiles_left_out
 from numbers_api.serialisation import encode, phone_number_detailed
 from numbers_api.store.accounts import Caller
@@ -199,7 +205,7 @@ def _field_problem(name: str, value: object, schema: str) -> str | None:
         problem = tag_list(value)
         return None if problem is None else f"tags {problem}."
     if name in TEXT_FIELDS:
-        return None if is_text(value) else f"{name} must be a string without NUL characters."
+        return None if is_text(value) else f"{name} must be a string {TEXT_RULE}."
     return f"{name} is not a field of {schema}."
 
 
@@ -207,7 +213,7 @@ def tag_list(value: object) -> str | None:
     """What is wrong with a body's list of tags, or None."""
     if isinstance(value, list) and all(is_text(t) and t for t in value):
         return None
-    return "must be an array of non-empty strings without NUL characters"
+    return f"must be an array of non-empty strings {TEXT_RULE}"
 
 
 def pointer(name: str) -> str:

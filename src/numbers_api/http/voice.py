@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from numbers_api.domain import VOICE_SETTINGS, PhoneNumber, VoiceSetting, is_text
+from numbers_api.domain import TEXT_RULE, VOICE_SETTINGS, PhoneNumber, VoiceSetting, is_text
 from numbers_api.http.phone_number import (
     InvalidBody,
     invalid_fields,
@@ -120,9 +120,7 @@ def voice_changes(
             if is_text(value):
                 changes[name] = value or None  # "" removes the connection
             else:
-                problems.append(
-                    (prefix + pointer(name), f"{name} must be a string without NUL characters.")
-                )
+                problems.append((prefix + pointer(name), f"{name} must be a string {TEXT_RULE}."))
         else:
             _take(prefix, None, name, value, changes=changes, problems=problems)
     return changes, problems

@@ -26,6 +26,7 @@ from numbers_api.domain import (
     PHONE_NUMBER_TYPES,
     SOURCE_TYPES,
     STATUSES,
+    TEXT_RULE,
     TIMESTAMP_FIELDS,
     USAGE_PAYMENT_METHODS,
     is_text,
@@ -154,8 +155,7 @@ class RecordChecker:
                 errors.append(
                     FieldError(
                         name,
-                        "must be a non-empty string without NUL characters, or null, "
-                        f"got {value!r}",
+                        f"must be a non-empty string {TEXT_RULE}, or null, got {value!r}",
                     )
                 )
                 value = None
@@ -278,9 +278,7 @@ def _tags(record: Mapping[str, Any], errors: list[FieldError]) -> str:
         return "[]"
     if not isinstance(tags, list) or not all(is_text(t) and t for t in tags):
         errors.append(
-            FieldError(
-                "tags", f"must be a list of non-empty strings without NUL characters, got {tags!r}"
-            )
+            FieldError("tags", f"must be a list of non-empty strings {TEXT_RULE}, got {tags!r}")
         )
         return "[]"
     return orjson.dumps(list(dict.fromkeys(tags))).decode()  # a repeated tag is kept once
