@@ -21,13 +21,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 import pytest
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from numbers_api.domain import MAX_TEXT_LENGTH
 from numbers_api.importing.readers import UnreadableRecord
-from numbers_api.importing.records import OPTIONAL_TEXT_FIELDS
+from numbers_api.importing.records import NUMBER_TYPES, OPTIONAL_TEXT_FIELDS, RecordChecker
 from numbers_api.importing.run import ImportReport, import_file, import_records
 from numbers_api.store.database import Database
+from numbers_api.store.importer import ROW_FIELDS
 from tests.conftest import ApiClient
 from tests.support.contract import CONTRACT_URI, documents
 from tests.support.databases import ON_POSTGRESQL
@@ -574,6 +577,42 @@ def test_country_and_type_are_derived_from_the_number(
     owner.load({"phone_number": phone_number}).assert_imported(1)
     item = owner.shown(phone_number)
     assert (item["country_iso_alpha2"], item["phone_number_type"]) == derived
+
+
+def _example_numbers() -> list[str]:
+    """Every region's and non-geographic code's example numbers of every type, and each one a
+    digit short, a digit long and with its last digit changed: valid and invalid numbers alike."""
+    examples = [
+        phonenumbers.example_number_for_type(region, kind)
+        for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+        for kind in range(PhoneNumberType.UNKNOWN)
+    ] + [
+        phonenumbers.example_number_for_non_geo_entity(code)
+        for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)
+    ]
+    numbers = [phonenumbers.format_number(e, PhoneNumberFormat.E164) for e in examples if e]
+    return sorted({n for e in numbers for n in (e, e[:-1], e + "1", e[:-1] + str(9 - int(e[-1])))})
+
+
+def test_country_type_and_validity_are_phonenumbers_own_for_every_region() -> None:
+    """The checker finds a number's region and type in one pass (`_region_and_type`): it must
+    agree with phonenumbers' public functions on every region's numbers."""
+    checker = RecordChecker(now_ms=0)
+    country, kind = ROW_FIELDS.index("country_iso_alpha2"), ROW_FIELDS.index("phone_number_type")
+    disagreements = []
+    for number in _example_numbers():
+        parsed = phonenumbers.parse(number, None)
+        region = phonenumbers.region_code_for_number(parsed)
+        expected: tuple[str | None, str | None] | None = None  # a bad number
+        canonical = phonenumbers.format_number(parsed, PhoneNumberFormat.E164) == number
+        if canonical and phonenumbers.is_valid_number(parsed):
+            derived = NUMBER_TYPES.get(phonenumbers.number_type(parsed), "local")
+            expected = (region, derived) if region != "001" else None
+        row = checker.check({"phone_number": number})
+        got = (row[country], row[kind]) if isinstance(row, tuple) else None
+        if got != expected:
+            disagreements.append((number, expected, got))
+    assert disagreements == []
 
 
 def test_given_country_is_kept_even_if_the_number_says_otherwise(owner: Owner) -> None:
