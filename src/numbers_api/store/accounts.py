@@ -86,12 +86,12 @@ class Caller:
 
 def authenticate(connection: Connection, key: str) -> Caller | None:
     """The account a live key belongs to, or None."""
-    row = connection.execute(
+    rows = connection.fetch(
         "SELECT a.id, a.data_version FROM api_keys k JOIN accounts a ON a.id = k.account_id "
         "WHERE k.key_hash = ? AND k.revoked_at IS NULL",
         (_hash(key),),
-    ).fetchone()
-    return None if row is None else Caller(int(row[0]), int(row[1]))
+    )
+    return Caller(int(rows[0][0]), int(rows[0][1])) if rows else None
 
 
 def data_version(connection: Connection, account: int) -> int:

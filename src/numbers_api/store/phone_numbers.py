@@ -187,10 +187,10 @@ def read_page(
     account = dialect.not_by_index.format(column="p.account_id")
     select = PAGE_ROWS if shape is PageShape.NUMBERS else _detailed_json_rows(dialect)
     among, id_parameters = dialect.among_ids("p.id", ids)
-    rows = connection.execute(
+    rows = connection.fetch(
         f"{select} WHERE {among} AND {account} = ?",
         [caller.account_id, *id_parameters, caller.account_id],
-    ).fetchall()
+    )
     if len(rows) < len(ids) or rows[0][-1] != caller.data_version:
         return None
     by_id = {row[0]: row for row in rows}
