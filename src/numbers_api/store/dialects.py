@@ -50,9 +50,11 @@ class Dialect:
     # column's statistics, expects one row and joins each row by a scan.
     not_by_index: str
     # The JSON text of a stored value, for a page's items to be concatenated from
-    # (`PageShape.DETAILED_JSON`): of a text column (NULL as null), of a stored JSON array, and of
-    # a timestamp (milliseconds since the epoch) as `format_timestamp` writes it, without quotes.
+    # (`PageShape.DETAILED_JSON`): of a text column (NULL as null), of one whose values never hold
+    # what JSON escapes (`Rendering.KEYWORD`), of a stored JSON array, and of a timestamp
+    # (milliseconds since the epoch) as `format_timestamp` writes it, without quotes.
     json_text: str
+    json_keyword: str
     json_array: str
     json_timestamp: str
     # Ends a `SELECT` of rows to claim: rows another transaction holds are passed over, not
@@ -77,6 +79,7 @@ SQLITE = Dialect(
     integrity_errors=(sqlite3.IntegrityError,),
     not_by_index="+{column}",
     json_text="json_quote({column})",
+    json_keyword="json_quote({column})",  # no cheaper than this on SQLite
     json_array="json({column})",
     # Whole seconds and milliseconds rounded down, as Python's divmod does before 1970 too.
     json_timestamp=(
@@ -99,6 +102,7 @@ POSTGRESQL = Dialect(
     integrity_errors=(psycopg.errors.IntegrityError,),
     not_by_index="{column}",
     json_text="coalesce(to_json({column})::text, 'null')",
+    json_keyword="""coalesce('"' || {column} || '"', 'null')""",
     json_array="{column}",  # the text as stored
     json_timestamp=(
         # Whole seconds and milliseconds apart: an interval times a number is worked out in floating

@@ -212,6 +212,7 @@ def _detailed_json_rows(dialect: Dialect) -> str:
         Rendering.ID: quoted.format("CAST({column} AS TEXT)"),
         Rendering.RECORD_TYPE: f"'\"{RECORD_TYPE}\"'",
         Rendering.TEXT: dialect.json_text,
+        Rendering.KEYWORD: dialect.json_keyword,
         Rendering.ARRAY: dialect.json_array,
         Rendering.BOOLEAN: "CASE WHEN {column} THEN 'true' ELSE 'false' END",
         Rendering.TIMESTAMP: quoted.format(dialect.json_timestamp),
