@@ -66,3 +66,42 @@ def test_a_connection_the_server_dropped_is_replaced(database: Database) -> None
     replaced = database.connection()
     assert replaced is not connection
     assert replaced.fetch("SELECT ? + 1", (1,)) == [(2,)]
+
+
+def _prepared_here(database: Database) -> int:
+    """How many statements `fetch` has prepared on this thread's connection (PostgreSQL)."""
+    sql = "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE ?"
+    (count,) = database.connection().execute(sql, ("numbers_api_%",)).fetchone()
+    return int(count)
+
+
+def _psycopg_deallocates_everything(database: Database) -> None:
+    """What psycopg does once it has prepared statements of its own (after 5 runs of one) and a
+    ROLLBACK runs: DEALLOCATE ALL, `fetch`'s statements with its own."""
+    connection = database.connection()
+    for _ in range(6):
+        connection.execute("SELECT count(*) FROM accounts WHERE id > ?", (0,))
+    connection.execute("BEGIN")
+    connection.execute("ROLLBACK")
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="prepared statements: PostgreSQL's")
+def test_fetch_prepares_again_what_psycopg_deallocated(database: Database) -> None:
+    connection = database.connection()
+    assert connection.fetch("SELECT ? + 1", (1,)) == [(2,)]
+    _psycopg_deallocates_everything(database)
+    assert _prepared_here(database) == 0
+    assert connection.fetch("SELECT ? + 1", (2,)) == [(3,)]
+    assert _prepared_here(database) == 1
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="prepared statements: PostgreSQL's")
+def test_after_a_deallocation_a_request_reads_its_page_in_a_snapshot(database: Database) -> None:
+    """As a request does: authentication outside a transaction, then a page in a snapshot."""
+    connection = database.connection()
+    connection.fetch("SELECT ? + 1", (1,))
+    connection.fetch("SELECT ? + 2", (1,))
+    _psycopg_deallocates_everything(database)
+    assert connection.fetch("SELECT ? + 1", (1,)) == [(2,)]
+    with database.snapshot() as snapshot:
+        assert snapshot.fetch("SELECT ? + 2", (1,)) == [(3,)]

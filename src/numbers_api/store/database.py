@@ -3,6 +3,7 @@ use, with one connection per thread and explicit transactions."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -14,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg.adapt import PyFormat, Transformer
+from psycopg.pq import TransactionStatus
 
 from numbers_api.store.dialects import POSTGRESQL, SQLITE, Dialect
 from numbers_api.store.schema import migrate
@@ -60,13 +62,28 @@ class _PreparedStatements:
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self._raw = raw
         self._names: dict[str, bytes] = {}
+        self._numbers = itertools.count()  # a name is never given twice on a connection
         self._transformer = Transformer(raw)
 
     def fetch(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+        outside_transaction = self._raw.pgconn.transaction_status == TransactionStatus.IDLE
+        try:
+            return self._run(sql, parameters)
+        except psycopg.errors.InvalidSqlStatementName:
+            # psycopg deallocates every statement prepared on its connection, these too, once a
+            # ROLLBACK, DROP or ALTER has run there. Outside a transaction they are prepared
+            # again and the statement run again: every request begins so (authentication), and
+            # nothing between that and its page's rows deallocates them.
+            if not outside_transaction:
+                raise
+            self._names.clear()
+            return self._run(sql, parameters)
+
+    def _run(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
         pgconn = self._raw.pgconn
         name = self._names.get(sql)
         if name is None:
-            name = f"numbers_api_{len(self._names)}".encode()
+            name = f"numbers_api_{next(self._numbers)}".encode()
             self._check(pgconn.prepare(name, _numbered_sql(sql).encode()))
             self._names[sql] = name
         transformer = self._transformer
