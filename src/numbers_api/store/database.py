@@ -66,15 +66,15 @@ class _PreparedStatements:
         self._transformer = Transformer(raw)
 
     def fetch(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
-        outside_transaction = self._raw.pgconn.transaction_status == TransactionStatus.IDLE
         try:
             return self._run(sql, parameters)
         except psycopg.errors.InvalidSqlStatementName:
             # psycopg deallocates every statement prepared on its connection, these too, once a
-            # ROLLBACK, DROP or ALTER has run there. Outside a transaction they are prepared
-            # again and the statement run again: every request begins so (authentication), and
-            # nothing between that and its page's rows deallocates them.
-            if not outside_transaction:
+            # ROLLBACK, DROP or ALTER has run there. Outside a transaction (still idle after the
+            # failure; inside one it is aborted) they are prepared again and the statement run
+            # again: every request begins so (authentication), and nothing between that and its
+            # page's rows deallocates them.
+            if self._raw.pgconn.transaction_status != TransactionStatus.IDLE:
                 raise
             self._names.clear()
             return self._run(sql, parameters)

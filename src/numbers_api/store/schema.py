@@ -248,7 +248,7 @@ _BILLING_GROUPS = [
     "FROM phone_numbers WHERE billing_group_id IS NOT NULL",
 ]
 
-# PostgreSQL checks a foreign key with a lookup per row: a third of an import's time in its
+# PostgreSQL checks a foreign key with a lookup per row: a quarter of an import's time in its
 # backend (a million numbers: 40 s with these three, 31 s without; docs/performance.md). The
 # application checks every reference it writes instead: an update's connection and messaging
 # profile must be the account's (`missing_association`, `UnknownMessagingProfile`), an import
