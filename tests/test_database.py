@@ -1,14 +1,16 @@
 """The store's connection: `fetch`, the hot path's reads (prepared statements on PostgreSQL),
-reads what `execute` reads, and its failures leave the database usable."""
+reads what `execute` reads, and its failures leave the database usable; so does the event
+loop's pipeline (PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import psycopg
 import pytest
 
-from numbers_api.store.database import Database
+from numbers_api.store.database import Database, PipelinedStatements
 from tests.support.databases import ON_POSTGRESQL
 
 VALUES = "SELECT CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT) IS NULL, ? || ''"
@@ -75,9 +77,9 @@ def _prepared_here(database: Database) -> int:
     return int(count)
 
 
-def _psycopg_deallocates_everything(database: Database) -> None:
-    """What psycopg does once it has prepared statements of its own (after 5 runs of one) and a
-    ROLLBACK runs: DEALLOCATE ALL, `fetch`'s statements with its own."""
+def _what_made_psycopg_deallocate_everything(database: Database) -> None:
+    """What made psycopg run DEALLOCATE ALL while it prepared statements of its own (after 5 runs
+    of one): a ROLLBACK."""
     connection = database.connection()
     for _ in range(6):
         connection.execute("SELECT count(*) FROM accounts WHERE id > ?", (0,))
@@ -86,22 +88,135 @@ def _psycopg_deallocates_everything(database: Database) -> None:
 
 
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="prepared statements: PostgreSQL's")
-def test_fetch_prepares_again_what_psycopg_deallocated(database: Database) -> None:
+def test_fetchs_statements_outlive_a_rollback(database: Database) -> None:
     connection = database.connection()
     assert connection.fetch("SELECT ? + 1", (1,)) == [(2,)]
-    _psycopg_deallocates_everything(database)
-    assert _prepared_here(database) == 0
-    assert connection.fetch("SELECT ? + 1", (2,)) == [(3,)]
+    _what_made_psycopg_deallocate_everything(database)
     assert _prepared_here(database) == 1
 
 
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="prepared statements: PostgreSQL's")
-def test_after_a_deallocation_a_request_reads_its_page_in_a_snapshot(database: Database) -> None:
-    """As a request does: authentication outside a transaction, then a page in a snapshot."""
+def test_after_a_rollback_a_request_reads_its_page_in_a_snapshot(database: Database) -> None:
+    """As a request does when its key was read from the event loop: the thread's first statement
+    in a snapshot, after a write that rolled back on the same connection."""
     connection = database.connection()
-    connection.fetch("SELECT ? + 1", (1,))
     connection.fetch("SELECT ? + 2", (1,))
-    _psycopg_deallocates_everything(database)
-    assert connection.fetch("SELECT ? + 1", (1,)) == [(2,)]
+    _what_made_psycopg_deallocate_everything(database)
     with database.snapshot() as snapshot:
         assert snapshot.fetch("SELECT ? + 2", (1,)) == [(3,)]
+
+
+on_postgresql = pytest.mark.skipif(not ON_POSTGRESQL, reason="the loop's pipeline: PostgreSQL's")
+
+
+def _from_loop(database: Database, *statements: tuple[str, tuple[object, ...]]) -> list[object]:
+    """Each statement's rows (or its error), all sent at once from one event loop."""
+
+    async def run() -> list[object]:
+        pipeline = PipelinedStatements(database.url)
+        try:
+            answers = await asyncio.gather(
+                *(pipeline.fetch(sql, values) for sql, values in statements),
+                return_exceptions=True,
+            )
+            return list(answers)
+        finally:
+            pipeline.close()
+
+    return asyncio.run(run())
+
+
+@on_postgresql
+def test_the_pipeline_reads_what_fetch_reads(database: Database) -> None:
+    parameters = (12, "twelve", None, "a ? and a $1")
+    assert _from_loop(database, (VALUES, parameters)) == [
+        database.connection().fetch(VALUES, parameters)
+    ]
+
+
+@on_postgresql
+def test_statements_sent_together_are_each_answered_with_their_own_rows(
+    database: Database,
+) -> None:
+    statements: list[tuple[str, tuple[object, ...]]]
+    statements = [(VALUES, (i, str(i), None, "x" * i)) for i in range(200)]
+    statements += [("SELECT ? + 1", (i,)) for i in range(50)]
+    expected = [[(i, str(i), True, "x" * i)] for i in range(200)] + [[(i + 1,)] for i in range(50)]
+    assert _from_loop(database, *statements) == expected
+
+
+@on_postgresql
+def test_a_failing_statement_fails_alone_in_the_pipeline(database: Database) -> None:
+    before, failed, bad_sql, after = _from_loop(
+        database,
+        ("SELECT ? + 1", (1,)),
+        ("SELECT CAST(? AS INTEGER)", ("not a number",)),
+        ("SELECT * FROM no_such_table WHERE id = ?", (1,)),
+        ("SELECT ? + 1", (2,)),
+    )
+    assert before == [(2,)]
+    assert isinstance(failed, psycopg.errors.InvalidTextRepresentation)
+    assert isinstance(bad_sql, psycopg.errors.UndefinedTable)
+    assert after == [(3,)]
+
+
+@on_postgresql
+def test_the_pipeline_reads_results_larger_than_one_read_and_sends_large_values(
+    database: Database,
+) -> None:
+    big = "y" * 5_000_000  # more than a socket takes at once: sent in several writes
+    (rows, echoed) = _from_loop(
+        database,
+        ("SELECT i, repeat('z', 100) FROM generate_series(1, ?) AS i", (50_000,)),
+        ("SELECT length(?)", (big,)),
+    )
+    assert rows == [(i, "z" * 100) for i in range(1, 50_001)]
+    assert echoed == [(5_000_000,)]
+
+
+@on_postgresql
+def test_a_statement_whose_caller_went_away_leaves_the_next_answers_right(
+    database: Database,
+) -> None:
+    async def run() -> list[tuple[object, ...]]:
+        pipeline = PipelinedStatements(database.url)
+        try:
+            await pipeline.fetch("SELECT 1", ())  # opened
+            slow = asyncio.ensure_future(pipeline.fetch("SELECT ?, pg_sleep(0.2)", (1,)))
+            await asyncio.sleep(0.05)
+            slow.cancel()
+            return await pipeline.fetch("SELECT ? + 1", (41,))
+        finally:
+            pipeline.close()
+
+    assert asyncio.run(run()) == [(42,)]
+
+
+@on_postgresql
+def test_a_statement_sent_when_the_server_dropped_the_pipeline_is_answered_on_a_new_connection(
+    database: Database,
+) -> None:
+    async def run() -> tuple[int, int, list[tuple[object, ...]]]:
+        pipeline = PipelinedStatements(database.url)
+        try:
+            [(pid,)] = await pipeline.fetch("SELECT pg_backend_pid() + ?", (0,))
+            with psycopg.connect(database.url, autocommit=True) as other:
+                other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            [(new_pid,)] = await pipeline.fetch("SELECT pg_backend_pid() + ?", (0,))
+            return pid, new_pid, await pipeline.fetch("SELECT ? + 1", (1,))
+        finally:
+            pipeline.close()
+
+    pid, new_pid, rows = asyncio.run(run())
+    assert new_pid != pid
+    assert rows == [(2,)]
+
+
+@on_postgresql
+def test_a_pipeline_that_cannot_connect_raises_operational_error() -> None:
+    async def run() -> None:
+        pipeline = PipelinedStatements("postgresql://127.0.0.1:1/nothing")
+        await pipeline.fetch("SELECT 1", ())
+
+    with pytest.raises(psycopg.OperationalError):
+        asyncio.run(run())

@@ -36,16 +36,31 @@ Pages = Callable[[ListQuery, PageShape], ListResult | None]
 def list_endpoint(
     query_string: str, pages: Pages, profiles: MessagingProfileDirectory
 ) -> Response | None:
+    query = list_query(query_string)
+    if isinstance(query, Response):
+        return query
+    shape = list_shape(profiles)
+    result = pages(query, shape)
+    return None if result is None else list_response(query, result, shape, profiles)
+
+
+def list_query(query_string: str) -> ListQuery | Response:
+    """The query, or the 400 that says what is wrong with it."""
     try:
-        query = parse_list_query(query_string)
+        return parse_list_query(query_string)
     except InvalidQuery as invalid:
         return bad_request(invalid.errors)
+
+
+def list_shape(profiles: MessagingProfileDirectory) -> PageShape:
     # The database renders the items, unless profile names cannot be loaded: then they are
     # made here, with or without the names as the query asks.
-    shape = PageShape.NUMBERS if profiles.failing else PageShape.DETAILED_JSON
-    result = pages(query, shape)
-    if result is None:
-        return None
+    return PageShape.NUMBERS if profiles.failing else PageShape.DETAILED_JSON
+
+
+def list_response(
+    query: ListQuery, result: ListResult, shape: PageShape, profiles: MessagingProfileDirectory
+) -> Response:
     meta = pagination_meta(query.page.number, query.page.size, result.total)
     if shape is PageShape.DETAILED_JSON:
         return Response(encode_page(result.detailed_json, meta), media_type="application/json")

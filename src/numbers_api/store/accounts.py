@@ -11,8 +11,9 @@ import secrets
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from numbers_api.store.database import Connection, Database
+from numbers_api.store.database import Connection, Database, PipelinedStatements
 
 KEY_PREFIX = "KEY"
 # Data versions whose changes stay logged: an index further behind than this is built again.
@@ -84,13 +85,23 @@ class Caller:
     data_version: int
 
 
+_CALLER_OF_KEY = (
+    "SELECT a.id, a.data_version FROM api_keys k JOIN accounts a ON a.id = k.account_id "
+    "WHERE k.key_hash = ? AND k.revoked_at IS NULL"
+)
+
+
 def authenticate(connection: Connection, key: str) -> Caller | None:
     """The account a live key belongs to, or None."""
-    rows = connection.fetch(
-        "SELECT a.id, a.data_version FROM api_keys k JOIN accounts a ON a.id = k.account_id "
-        "WHERE k.key_hash = ? AND k.revoked_at IS NULL",
-        (_hash(key),),
-    )
+    return _caller(connection.fetch(_CALLER_OF_KEY, (_hash(key),)))
+
+
+async def authenticate_from_loop(statements: PipelinedStatements, key: str) -> Caller | None:
+    """The same, from the event loop (PostgreSQL)."""
+    return _caller(await statements.fetch(_CALLER_OF_KEY, (_hash(key),)))
+
+
+def _caller(rows: list[tuple[Any, ...]]) -> Caller | None:
     return Caller(int(rows[0][0]), int(rows[0][1])) if rows else None
 
 

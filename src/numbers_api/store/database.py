@@ -3,19 +3,21 @@ use, with one connection per thread and explicit transactions."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg.adapt import PyFormat, Transformer
-from psycopg.pq import TransactionStatus
 
 from numbers_api.store.dialects import POSTGRESQL, SQLITE, Dialect
 from numbers_api.store.schema import migrate
@@ -53,6 +55,14 @@ def _numbered_sql(sql: str) -> str:
     return pieces[0] + "".join(f"${i}{piece}" for i, piece in enumerate(pieces[1:], start=1))
 
 
+def _connect_postgresql(url: str) -> psycopg.Connection[Any]:
+    """Autocommit: transactions are begun explicitly, so none is left open by a read. psycopg
+    prepares nothing of its own: once it has, a ROLLBACK, DROP or ALTER makes it deallocate every
+    statement of the connection, those `fetch` prepared too, which a request's statement inside a
+    transaction would then not find."""
+    return psycopg.connect(url, autocommit=True, prepare_threshold=None)
+
+
 class _PreparedStatements:
     """Statements of fixed text prepared once on one PostgreSQL connection and run through libpq
     directly. psycopg's cursor costs the server's Python more than such a statement costs it to
@@ -66,20 +76,6 @@ class _PreparedStatements:
         self._transformer = Transformer(raw)
 
     def fetch(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
-        try:
-            return self._run(sql, parameters)
-        except psycopg.errors.InvalidSqlStatementName:
-            # psycopg deallocates every statement prepared on its connection, these too, once a
-            # ROLLBACK, DROP or ALTER has run there. Outside a transaction (still idle after the
-            # failure; inside one it is aborted) they are prepared again and the statement run
-            # again: every request begins so (authentication), and nothing between that and its
-            # page's rows deallocates them.
-            if self._raw.pgconn.transaction_status != TransactionStatus.IDLE:
-                raise
-            self._names.clear()
-            return self._run(sql, parameters)
-
-    def _run(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
         pgconn = self._raw.pgconn
         name = self._names.get(sql)
         if name is None:
@@ -102,6 +98,160 @@ class _PreparedStatements:
         if self._raw.pgconn.status == psycopg.pq.ConnStatus.BAD:
             raise psycopg.OperationalError(result.get_error_message(encoding))
         raise psycopg.errors.error_from_result(result, encoding=encoding)
+
+
+@dataclass(eq=False, slots=True)
+class _Sent:
+    """A statement sent down the pipeline, and what has come back for it so far."""
+
+    sql: str
+    answer: asyncio.Future[list[tuple[Any, ...]]]
+    rows: psycopg.pq.abc.PGresult | None = None
+    error: psycopg.pq.abc.PGresult | None = None
+
+
+_FAILED = (psycopg.pq.ExecStatus.FATAL_ERROR, psycopg.pq.ExecStatus.PIPELINE_ABORTED)
+
+
+class _ConnectionLost(psycopg.OperationalError):
+    """The pipeline's connection went away before it answered a statement."""
+
+
+@dataclass(eq=False)
+class PipelinedStatements:
+    """Statements sent from an asyncio event loop without blocking it, on one PostgreSQL
+    connection of the loop's own in libpq's pipeline mode: each is sent as it comes, prepared on
+    first use, and answered in the order sent, so that a worker's concurrent requests share the
+    connection and none waits for another's round trip. For statements that only read; used
+    from the loop that first used it only."""
+
+    url: str
+    _raw: psycopg.Connection[Any] | None = None
+    _opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _sent: deque[_Sent] = field(default_factory=deque)
+    _names: dict[str, bytes] = field(default_factory=dict)
+    _numbers: Iterator[int] = field(default_factory=itertools.count)
+    _socket: int = -1
+    _writing: bool = False
+
+    async def fetch(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a statement that only reads: one whose connection was lost before it was
+        answered (the server restarted, say) is sent once more, on a new connection."""
+        try:
+            return await self._fetch(sql, parameters)
+        except _ConnectionLost:
+            return await self._fetch(sql, parameters)
+
+    async def _fetch(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+        raw = self._raw or await self._open()
+        pgconn = raw.pgconn
+        sent = _Sent(sql, asyncio.get_running_loop().create_future())
+        try:
+            name = self._names.get(sql)
+            if name is None:
+                name = f"numbers_api_{next(self._numbers)}".encode()
+                pgconn.send_prepare(name, _numbered_sql(sql).encode())
+                self._names[sql] = name
+            values = self._transformer.dump_sequence(parameters, [PyFormat.TEXT] * len(parameters))
+            pgconn.send_query_prepared(name, values)
+            pgconn.pipeline_sync()
+            self._sent.append(sent)
+            self._flush()
+        except psycopg.OperationalError as error:
+            self._lose(error)
+            raise _ConnectionLost(str(error)) from error
+        return await sent.answer
+
+    async def _open(self) -> psycopg.Connection[Any]:
+        async with self._opening:
+            if self._raw is None:
+                loop = asyncio.get_running_loop()
+                # Connecting blocks: not on the loop.
+                raw = await loop.run_in_executor(None, partial(_connect_postgresql, self.url))
+                raw.pgconn.nonblocking = 1
+                raw.pgconn.enter_pipeline_mode()
+                self._transformer = Transformer(raw)
+                self._socket = raw.pgconn.socket
+                loop.add_reader(self._socket, self._read)
+                self._raw = raw
+            return self._raw
+
+    def _flush(self) -> None:
+        assert self._raw is not None
+        if self._raw.pgconn.flush() == 1 and not self._writing:  # the socket took only a part
+            asyncio.get_running_loop().add_writer(self._socket, self._write)
+            self._writing = True
+
+    def _write(self) -> None:
+        assert self._raw is not None
+        try:
+            if self._raw.pgconn.flush() == 0:
+                asyncio.get_running_loop().remove_writer(self._socket)
+                self._writing = False
+        except psycopg.OperationalError as error:
+            self._lose(error)
+
+    def _read(self) -> None:
+        assert self._raw is not None
+        pgconn = self._raw.pgconn
+        try:
+            pgconn.consume_input()
+            while self._sent and not pgconn.is_busy():
+                result = pgconn.get_result()
+                if result is None:  # the end of one statement's results (a prepare's too)
+                    continue
+                sent = self._sent[0]
+                if result.status == psycopg.pq.ExecStatus.PIPELINE_SYNC:
+                    self._sent.popleft()
+                    self._answer(sent)
+                elif result.status in _FAILED:
+                    sent.error = sent.error or result  # the first error is the cause
+                elif result.status == psycopg.pq.ExecStatus.TUPLES_OK:
+                    sent.rows = result
+        except psycopg.OperationalError as error:
+            self._lose(error)
+
+    def _answer(self, sent: _Sent) -> None:
+        if sent.answer.done():  # its request went away
+            return
+        assert self._raw is not None
+        if sent.error is not None:
+            self._names.pop(sent.sql, None)  # prepared again next time, in case that failed
+        try:
+            sent.answer.set_result(self._rows(sent))
+        except Exception as error:  # the request's, never the loop's: it would wait forever
+            sent.answer.set_exception(error)
+
+    def _rows(self, sent: _Sent) -> list[tuple[Any, ...]]:
+        assert self._raw is not None
+        if sent.error is not None:
+            if sent.error.status == psycopg.pq.ExecStatus.FATAL_ERROR:
+                encoding = self._raw.info.encoding
+                raise psycopg.errors.error_from_result(sent.error, encoding=encoding)
+            raise psycopg.OperationalError("the pipeline was aborted")
+        assert sent.rows is not None, "every statement sent returns rows"
+        self._transformer.set_pgresult(sent.rows)
+        return self._transformer.load_rows(0, sent.rows.ntuples, tuple)
+
+    def _lose(self, error: psycopg.OperationalError) -> None:
+        """The connection is gone: what was sent fails, and the next statement opens another."""
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(self._socket)
+            if self._writing:
+                loop.remove_writer(self._socket)
+            raw.close()
+        self._writing = False
+        self._names.clear()
+        while self._sent:
+            sent = self._sent.popleft()
+            if not sent.answer.done():
+                sent.answer.set_exception(_ConnectionLost(str(error)))
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._lose(psycopg.OperationalError("the connection was closed"))
 
 
 class Connection:
@@ -194,7 +344,7 @@ class Database:
     def _connect(self) -> sqlite3.Connection | psycopg.Connection[Any]:
         if self.dialect is POSTGRESQL:
             try:
-                return psycopg.connect(self.url, autocommit=True)
+                return _connect_postgresql(self.url)
             except psycopg.OperationalError as error:
                 raise DatabaseUrlError(f"cannot connect to {self.url}: {error}") from None
         # Autocommit mode: transactions are begun explicitly, so none is left open by a read.

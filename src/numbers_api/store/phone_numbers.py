@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
+from typing import Any
 
 import orjson
 
@@ -140,17 +141,21 @@ def list_from_index(
     a snapshot too: the page's rows are read by one statement, which also reads the account's
     data version, so None says that a write has moved it on since (then a snapshot must answer).
     On PostgreSQL that is one round trip instead of four (BEGIN, the version, the rows, COMMIT)."""
+    read = page_read_from_index(connection.dialect, caller, query, index, shape)
+    return read.result(connection.fetch(read.sql, read.parameters) if read.ids else [])
+
+
+def page_read_from_index(
+    dialect: Dialect, caller: Caller, query: ListQuery, index: AccountIndex, shape: PageShape
+) -> PageRead:
+    """What `list_from_index` reads, for a caller that runs the statement itself (from the event
+    loop): no statement at all (`ids` empty) when the page is past the end of the matches."""
     matches = index.matches(query.conditions)
     total = len(matches)
     if query.page.offset >= total:
-        return ListResult(total, [], {})
-    return read_page(
-        connection,
-        caller,
-        total,
-        index.page(matches, query.order, query.page.offset, query.page.size),
-        shape,
-    )
+        return PageRead(caller, total, [], shape, "", [])
+    ids = index.page(matches, query.order, query.page.offset, query.page.size)
+    return PageRead(caller, total, ids, shape, *_page_statement(dialect, caller, ids, shape))
 
 
 def _list_from_sql(
@@ -183,22 +188,48 @@ def read_page(
     connection: Connection, caller: Caller, total: int, ids: list[int], shape: PageShape
 ) -> ListResult | None:
     """The numbers with `ids`, in that order, if the database is still at the caller's version."""
-    dialect = connection.dialect
+    sql, parameters = _page_statement(connection.dialect, caller, ids, shape)
+    return PageRead(caller, total, ids, shape, sql, parameters).result(
+        connection.fetch(sql, parameters)
+    )
+
+
+def _page_statement(
+    dialect: Dialect, caller: Caller, ids: list[int], shape: PageShape
+) -> tuple[str, list[Any]]:
     account = dialect.not_by_index.format(column="p.account_id")
     select = PAGE_ROWS if shape is PageShape.NUMBERS else _detailed_json_rows(dialect)
     among, id_parameters = dialect.among_ids("p.id", ids)
-    rows = connection.fetch(
+    return (
         f"{select} WHERE {among} AND {account} = ?",
         [caller.account_id, *id_parameters, caller.account_id],
     )
-    if len(rows) < len(ids) or rows[0][-1] != caller.data_version:
-        return None
-    by_id = {row[0]: row for row in rows}
-    if shape is PageShape.DETAILED_JSON:
-        return ListResult(total, [], {}, [by_id[i][1] for i in ids])
-    numbers = [phone_number_from_row(by_id[i][:-2]) for i in ids]
-    names = {n.messaging_profile_id: by_id[n.id][-2] for n in numbers if n.messaging_profile_id}
-    return ListResult(total, numbers, names)
+
+
+@dataclass(frozen=True, slots=True)
+class PageRead:
+    """A page's statement (the numbers with `ids`), and its result made from the rows it reads."""
+
+    caller: Caller
+    total: int
+    ids: list[int]
+    shape: PageShape
+    sql: str
+    parameters: list[Any]
+
+    def result(self, rows: list[tuple[Any, ...]]) -> ListResult | None:
+        """The page, in the order of `ids`, if the database is still at the caller's version."""
+        ids = self.ids
+        if not ids:
+            return ListResult(self.total, [], {})
+        if len(rows) < len(ids) or rows[0][-1] != self.caller.data_version:
+            return None
+        by_id = {row[0]: row for row in rows}
+        if self.shape is PageShape.DETAILED_JSON:
+            return ListResult(self.total, [], {}, [by_id[i][1] for i in ids])
+        numbers = [phone_number_from_row(by_id[i][:-2]) for i in ids]
+        names = {n.messaging_profile_id: by_id[n.id][-2] for n in numbers if n.messaging_profile_id}
+        return ListResult(self.total, numbers, names)
 
 
 @cache
