@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from typing import Any
 
 import psycopg
 import pytest
 
+from numbers_api.store import database as database_module
 from numbers_api.store.database import Database, PipelinedStatements
 from tests.support.databases import ON_POSTGRESQL
 
@@ -201,7 +203,8 @@ def test_a_statement_sent_when_the_server_dropped_the_pipeline_is_answered_on_a_
         try:
             [(pid,)] = await pipeline.fetch("SELECT pg_backend_pid() + ?", (0,))
             with psycopg.connect(database.url, autocommit=True) as other:
-                other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                [(terminated,)] = other.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+            assert terminated
             [(new_pid,)] = await pipeline.fetch("SELECT pg_backend_pid() + ?", (0,))
             return pid, new_pid, await pipeline.fetch("SELECT ? + 1", (1,))
         finally:
@@ -219,4 +222,41 @@ def test_a_pipeline_that_cannot_connect_raises_operational_error() -> None:
         await pipeline.fetch("SELECT 1", ())
 
     with pytest.raises(psycopg.OperationalError):
+        asyncio.run(run())
+
+
+@on_postgresql
+def test_statements_waiting_for_a_connection_share_one_attempt_and_its_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    attempts: list[str] = []
+    connect = database_module._connect_postgresql
+
+    def counted_connect(url: str) -> psycopg.Connection[Any]:
+        attempts.append(url)
+        return connect(url)
+
+    monkeypatch.setattr(database_module, "_connect_postgresql", counted_connect)
+
+    async def run() -> list[object]:
+        pipeline = PipelinedStatements("postgresql://127.0.0.1:1/nothing")
+        answers = await asyncio.gather(
+            *(pipeline.fetch("SELECT ?", (i,)) for i in range(5)), return_exceptions=True
+        )
+        return list(answers)
+
+    answers = asyncio.run(run())
+    assert all(isinstance(answer, psycopg.OperationalError) for answer in answers)
+    assert len(attempts) == 1
+
+
+@on_postgresql
+def test_a_closed_pipeline_sends_nothing_more(database: Database) -> None:
+    async def run() -> None:
+        pipeline = PipelinedStatements(database.url)
+        assert await pipeline.fetch("SELECT ? + 1", (1,)) == [(2,)]
+        pipeline.close()
+        await pipeline.fetch("SELECT ? + 1", (1,))
+
+    with pytest.raises(psycopg.OperationalError, match="closed"):
         asyncio.run(run())

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from numbers_api.http.app import Api, create_app
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import Caller, create_key, revoke_key
-from numbers_api.store.database import Database, PipelinedStatements
+from numbers_api.store.database import Connection, Database, PipelinedStatements
 from numbers_api.store.number_index import AccountIndex, IndexMode
 from tests.conftest import ApiClient
 from tests.support.databases import ON_POSTGRESQL
@@ -112,12 +112,22 @@ def test_a_served_list_from_a_current_index_is_read_from_the_loop(
 ) -> None:
     served.get(LIST, key, "page[size]=1")  # the index is built
     sent = _count_loop_statements(served)
+    database = served.database()
+    threads_connection = database.connection
+    connections_asked: list[str] = []
+
+    def counted_connection() -> Connection:
+        connections_asked.append("thread")
+        return threads_connection()
+
+    database.connection = counted_connection  # type: ignore[method-assign]
     assert served.get(LIST, key, "filter[tag]=red").status_code == 200
     assert len(sent) == 2  # the key, and the page's rows
     assert served.get(LIST, key, "filter[tag]=red").status_code == 200
     assert len(sent) == 3  # the key: the page is cached
     assert served.get(LIST, key, "filter[tag]=red&page[number]=99").status_code == 200
     assert len(sent) == 4  # the key: a page past the end reads no rows
+    assert connections_asked == []  # no thread read anything
 
 
 def test_a_write_shows_in_the_next_served_list(served: ApiClient, key: str) -> None:
@@ -159,12 +169,14 @@ def test_a_served_app_whose_loop_connection_was_dropped_answers_the_next_request
     served: ApiClient, key: str
 ) -> None:
     assert served.get(LIST, key).status_code == 200
+    statements = _loop_statements(served)
+    assert statements is not None
+    portal = served.client.portal  # the served app's own loop
+    assert portal is not None
+    [(pid,)] = portal.call(statements.fetch, "SELECT pg_backend_pid() + ?", (0,))
     with psycopg.connect(served.database().url, autocommit=True) as other:
-        other.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE pid <> pg_backend_pid() AND query LIKE %s",
-            ("%api_keys%",),
-        )
+        [(terminated,)] = other.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+    assert terminated
     assert served.get(LIST, key, "page[size]=2").status_code == 200
 
 

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg.adapt import PyFormat, Transformer
+from psycopg.conninfo import conninfo_to_dict
 
 from numbers_api.store.dialects import POSTGRESQL, SQLITE, Dialect
 from numbers_api.store.schema import migrate
@@ -27,6 +28,10 @@ PAGE_CACHE_KIB = 16 * 1024
 # An import writes every index of a million rows at once: with 128 MiB of page cache instead of
 # 16, a million-number import took 63 s instead of 76 s (peak 226 MB).
 BULK_LOAD_PAGE_CACHE_KIB = 128 * 1024
+CONNECT_SECONDS = 10
+# The event loop's pipeline gives up on a connection that has not answered a statement in this
+# long (every request of the worker waits on it): the statement fails, the others go on anew.
+ANSWER_SECONDS = 30.0
 
 
 class DatabaseUrlError(ValueError):
@@ -59,8 +64,11 @@ def _connect_postgresql(url: str) -> psycopg.Connection[Any]:
     """Autocommit: transactions are begun explicitly, so none is left open by a read. psycopg
     prepares nothing of its own: once it has, a ROLLBACK, DROP or ALTER makes it deallocate every
     statement of the connection, those `fetch` prepared too, which a request's statement inside a
-    transaction would then not find."""
-    return psycopg.connect(url, autocommit=True, prepare_threshold=None)
+    transaction would then not find. A server that does not answer fails the attempt after
+    `CONNECT_SECONDS`, unless the URL says otherwise (`connect_timeout`)."""
+    parameters: dict[str, Any] = {"connect_timeout": CONNECT_SECONDS}
+    parameters.update(conninfo_to_dict(url))
+    return psycopg.connect(**parameters, autocommit=True, prepare_threshold=None)
 
 
 class _PreparedStatements:
@@ -127,12 +135,13 @@ class PipelinedStatements:
 
     url: str
     _raw: psycopg.Connection[Any] | None = None
-    _opening: asyncio.Lock = field(default_factory=asyncio.Lock)
     _sent: deque[_Sent] = field(default_factory=deque)
     _names: dict[str, bytes] = field(default_factory=dict)
     _numbers: Iterator[int] = field(default_factory=itertools.count)
     _socket: int = -1
     _writing: bool = False
+    _connecting: asyncio.Future[psycopg.Connection[Any]] | None = None
+    _closed: bool = False
 
     async def fetch(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of a statement that only reads: one whose connection was lost before it was
@@ -155,26 +164,45 @@ class PipelinedStatements:
             values = self._transformer.dump_sequence(parameters, [PyFormat.TEXT] * len(parameters))
             pgconn.send_query_prepared(name, values)
             pgconn.pipeline_sync()
-            self._sent.append(sent)
             self._flush()
         except psycopg.OperationalError as error:
             self._lose(error)
             raise _ConnectionLost(str(error)) from error
-        return await sent.answer
+        self._sent.append(sent)  # after the sending: only what was sent is answered
+        try:
+            async with asyncio.timeout(ANSWER_SECONDS):
+                return await sent.answer
+        except TimeoutError:
+            message = f"PostgreSQL gave no answer in {ANSWER_SECONDS:.0f} s"
+            self._lose(psycopg.OperationalError(message))
+            raise psycopg.OperationalError(message) from None
 
     async def _open(self) -> psycopg.Connection[Any]:
-        async with self._opening:
-            if self._raw is None:
-                loop = asyncio.get_running_loop()
-                # Connecting blocks: not on the loop.
-                raw = await loop.run_in_executor(None, partial(_connect_postgresql, self.url))
-                raw.pgconn.nonblocking = 1
-                raw.pgconn.enter_pipeline_mode()
-                self._transformer = Transformer(raw)
-                self._socket = raw.pgconn.socket
-                loop.add_reader(self._socket, self._read)
-                self._raw = raw
-            return self._raw
+        """The connection, opened once however many statements wait for it: a failure to connect
+        fails them all at once. Shielded: a request that goes away leaves the opening to finish."""
+        if self._closed:
+            raise psycopg.OperationalError("the pipeline is closed")
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._connect())
+        return await asyncio.shield(self._connecting)
+
+    async def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            loop = asyncio.get_running_loop()
+            # Connecting blocks: not on the loop.
+            raw = await loop.run_in_executor(None, partial(_connect_postgresql, self.url))
+            if self._closed:
+                raw.close()
+                raise psycopg.OperationalError("the pipeline is closed")
+            raw.pgconn.nonblocking = 1
+            raw.pgconn.enter_pipeline_mode()
+            self._transformer = Transformer(raw)
+            self._socket = raw.pgconn.socket
+            loop.add_reader(self._socket, self._read)
+            self._raw = raw
+            return raw
+        finally:
+            self._connecting = None
 
     def _flush(self) -> None:
         assert self._raw is not None
@@ -197,6 +225,8 @@ class PipelinedStatements:
         try:
             pgconn.consume_input()
             while self._sent and not pgconn.is_busy():
+                if pgconn.status == psycopg.pq.ConnStatus.BAD:  # libpq gave up on it
+                    raise psycopg.OperationalError("the connection to PostgreSQL is broken")
                 result = pgconn.get_result()
                 if result is None:  # the end of one statement's results (a prepare's too)
                     continue
@@ -212,11 +242,10 @@ class PipelinedStatements:
             self._lose(error)
 
     def _answer(self, sent: _Sent) -> None:
-        if sent.answer.done():  # its request went away
-            return
-        assert self._raw is not None
         if sent.error is not None:
             self._names.pop(sent.sql, None)  # prepared again next time, in case that failed
+        if sent.answer.done():  # its request went away
+            return
         try:
             sent.answer.set_result(self._rows(sent))
         except Exception as error:  # the request's, never the loop's: it would wait forever
@@ -250,8 +279,10 @@ class PipelinedStatements:
                 sent.answer.set_exception(_ConnectionLost(str(error)))
 
     def close(self) -> None:
+        """For good: a statement sent after this fails."""
+        self._closed = True
         if self._raw is not None:
-            self._lose(psycopg.OperationalError("the connection was closed"))
+            self._lose(psycopg.OperationalError("the pipeline is closed"))
 
 
 class Connection:
