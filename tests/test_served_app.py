@@ -58,16 +58,11 @@ def key(inventory: Inventory) -> str:
     return key
 
 
-def _served_api(database_url: str) -> Iterator[ApiClient]:
-    settings = Settings(database_url=database_url, faults=frozenset(), index_mode=IndexMode.INLINE)
-    app = create_app(settings)
-    with TestClient(app, raise_server_exceptions=False) as client:  # runs the lifespan
-        yield ApiClient(client)
-
-
 @pytest.fixture
 def served(database_url: str, database: Database) -> Iterator[ApiClient]:
-    yield from _served_api(database_url)
+    settings = Settings(database_url=database_url, faults=frozenset(), index_mode=IndexMode.INLINE)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:  # lifespan
+        yield ApiClient(client)
 
 
 def _loop_statements(served: ApiClient) -> PipelinedStatements | None:

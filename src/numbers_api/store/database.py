@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import psycopg
+import psycopg.abc
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.conninfo import conninfo_to_dict
 
@@ -71,6 +72,19 @@ def _connect_postgresql(url: str) -> psycopg.Connection[Any]:
     return psycopg.connect(**parameters, autocommit=True, prepare_threshold=None)
 
 
+def _dumped(transformer: psycopg.abc.Transformer, parameters: Sequence[Any]) -> Sequence[Any]:
+    """The parameters as PostgreSQL's text, by psycopg's own dumpers (None stays SQL's NULL)."""
+    return transformer.dump_sequence(parameters, [PyFormat.TEXT] * len(parameters))
+
+
+def _loaded(
+    transformer: psycopg.abc.Transformer, result: psycopg.pq.abc.PGresult
+) -> list[tuple[Any, ...]]:
+    """A result's rows, by psycopg's own loaders."""
+    transformer.set_pgresult(result)
+    return transformer.load_rows(0, result.ntuples, tuple)
+
+
 class _PreparedStatements:
     """Statements of fixed text prepared once on one PostgreSQL connection and run through libpq
     directly. psycopg's cursor costs the server's Python more than such a statement costs it to
@@ -80,23 +94,18 @@ class _PreparedStatements:
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self._raw = raw
         self._names: dict[str, bytes] = {}
-        self._numbers = itertools.count()  # a name is never given twice on a connection
         self._transformer = Transformer(raw)
 
     def fetch(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
         pgconn = self._raw.pgconn
         name = self._names.get(sql)
         if name is None:
-            name = f"numbers_api_{next(self._numbers)}".encode()
+            name = f"numbers_api_{len(self._names)}".encode()
             self._check(pgconn.prepare(name, _numbered_sql(sql).encode()))
             self._names[sql] = name
-        transformer = self._transformer
-        values = transformer.dump_sequence(parameters, [PyFormat.TEXT] * len(parameters))
-        # None is SQL's NULL here too (typed as send_query_prepared's: psycopg's stub omits it).
-        result = pgconn.exec_prepared(name, values)  # type: ignore[arg-type]
+        result = pgconn.exec_prepared(name, _dumped(self._transformer, parameters))
         self._check(result)
-        transformer.set_pgresult(result)
-        return transformer.load_rows(0, result.ntuples, tuple)
+        return _loaded(self._transformer, result)
 
     def _check(self, result: psycopg.pq.abc.PGresult) -> None:
         """psycopg's own errors, as its cursor raises them: a lost connection's too."""
@@ -161,8 +170,7 @@ class PipelinedStatements:
                 name = f"numbers_api_{next(self._numbers)}".encode()
                 pgconn.send_prepare(name, _numbered_sql(sql).encode())
                 self._names[sql] = name
-            values = self._transformer.dump_sequence(parameters, [PyFormat.TEXT] * len(parameters))
-            pgconn.send_query_prepared(name, values)
+            pgconn.send_query_prepared(name, _dumped(self._transformer, parameters))
             pgconn.pipeline_sync()
             self._flush()
         except psycopg.OperationalError as error:
@@ -259,8 +267,7 @@ class PipelinedStatements:
                 raise psycopg.errors.error_from_result(sent.error, encoding=encoding)
             raise psycopg.OperationalError("the pipeline was aborted")
         assert sent.rows is not None, "every statement sent returns rows"
-        self._transformer.set_pgresult(sent.rows)
-        return self._transformer.load_rows(0, sent.rows.ntuples, tuple)
+        return _loaded(self._transformer, sent.rows)
 
     def _lose(self, error: psycopg.OperationalError) -> None:
         """The connection is gone: what was sent fails, and the next statement opens another."""
