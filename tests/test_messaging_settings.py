@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from numbers_api.http.app import load_openapi_document
+from numbers_api.http.openapi import load_openapi_document
 from numbers_api.query.filters import MESSAGING_FILTERS, PLAIN
 from numbers_api.query.list_query import page_schema
 from numbers_api.store.database import Database

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from numbers_api import domain
-from numbers_api.http.app import load_openapi_document
+from numbers_api.http.openapi import load_openapi_document
 from numbers_api.query.csv_download_query import CSV_FORMATS, DEFAULT_CSV_FORMAT
 from numbers_api.query.filters import (
     CSV_DOWNLOAD_FILTERS,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from numbers_api.http.app import load_openapi_document
+from numbers_api.http.openapi import load_openapi_document
 from numbers_api.query.filters import SLIM_FILTERS
 from numbers_api.serialisation import SLIM_PROPERTIES
 from tests.conftest import ApiClient

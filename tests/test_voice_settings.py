@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from numbers_api.domain import VOICE_SETTINGS
-from numbers_api.http.app import load_openapi_document
+from numbers_api.http.openapi import load_openapi_document
 from numbers_api.query.filters import VOICE_FILTERS
 from numbers_api.store.database import Database
 from tests.conftest import ApiClient, make_client

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from numbers_api.http.app import load_openapi_document
+from numbers_api.http.openapi import load_openapi_document
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "spec" / "list-phone-numbers.openapi.yaml"

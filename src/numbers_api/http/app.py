@@ -9,12 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import anyio.to_thread
-import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +28,7 @@ from numbers_api.http.errors import (
     not_found,
     unexpected_error,
 )
+from numbers_api.http.openapi import served_openapi_document
 from numbers_api.http.phone_number import delete_endpoint, retrieve_endpoint, update_endpoint
 from numbers_api.http.phone_numbers import (
     ListView,
@@ -45,7 +43,6 @@ from numbers_api.http.slim import SLIM_VIEW
 from numbers_api.jobs.runner import SLOW_JOB_SECONDS, JobRunner
 from numbers_api.logs import configure_logging
 from numbers_api.query.list_query import ListQuery
-from numbers_api.serialisation import encode
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import (
     Caller,
@@ -79,19 +76,6 @@ COUNT_CACHE_ENTRIES = 100_000
 def _bearer_key(request: Request) -> str | None:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     return key.strip() if scheme.lower() == "bearer" else None
-
-
-def load_openapi_document() -> dict[str, Any]:
-    text = resources.files("numbers_api.http").joinpath("openapi.yaml").read_text("utf-8")
-    document: dict[str, Any] = yaml.load(text, Loader=yaml.CSafeLoader)
-    return document
-
-
-@cache
-def served_openapi_document() -> bytes:
-    """The document as `/v2/openapi.json` serves it, parsed once per process: parsing its YAML
-    takes about 0.1 s, which every app made in one process (each test makes one) would pay."""
-    return encode(load_openapi_document())
 
 
 @dataclass(frozen=True, slots=True)
