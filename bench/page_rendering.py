@@ -1,7 +1,7 @@
 """What making a list page's items costs, both ways: the page's rows read as `PhoneNumber`s and
 made into `PhoneNumberDetailed` JSON in Python (as `/{id}`, the other views and exports do), or
 rendered as JSON by the database (`PageShape.DETAILED_JSON`, as `GET /v2/phone_numbers` does).
-Each page is SIZE numbers drawn at random from the account, read by id with `read_page`, and
+Each page is SIZE numbers drawn at random from the account, read by id with `page_of`, and
 ends as the response's bytes; processor time per page (this process's, and on PostgreSQL its
 backend's, read from /proc: run it on the database's machine), the best of `--rounds`, the two
 ways alternating.
@@ -21,7 +21,7 @@ from bench.measure import cpu_seconds
 from numbers_api.serialisation import encode, encode_page, pagination_meta, phone_number_detailed
 from numbers_api.store.accounts import Caller, account_id, data_version
 from numbers_api.store.database import Connection, Database
-from numbers_api.store.phone_numbers import PageShape, read_page
+from numbers_api.store.phone_numbers import PageShape, page_of
 
 
 def main() -> None:
@@ -49,13 +49,17 @@ def main() -> None:
     meta = pagination_meta(1, args.size, len(ids))
 
     def in_python(page: list[int]) -> bytes:
-        result = read_page(connection, caller, len(ids), page, PageShape.NUMBERS)
+        result = connection.read(
+            page_of(connection.dialect, caller, len(ids), page, PageShape.NUMBERS)
+        )
         assert result is not None
         items = [phone_number_detailed(n, result.profile_names) for n in result.numbers]
         return encode({"data": items, "meta": meta})
 
     def by_the_database(page: list[int]) -> bytes:
-        result = read_page(connection, caller, len(ids), page, PageShape.DETAILED_JSON)
+        result = connection.read(
+            page_of(connection.dialect, caller, len(ids), page, PageShape.DETAILED_JSON)
+        )
         assert result is not None
         return encode_page(result.detailed_json, meta)
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ def pytest_report_header() -> str:
 def database_url(tmp_path: Path) -> Iterator[str]:
     with fresh_database_url(tmp_path) as url:
         yield url
+        _started.close()  # the test's apps stop before their database is dropped
 
 
 @pytest.fixture
@@ -169,13 +171,43 @@ class ApiClient:
             validate_response(path, method, response.status_code, response.json())
 
 
+@contextmanager
+def started(
+    database_url: str,
+    faults: frozenset[str] = frozenset(),
+    index_mode: IndexMode = IndexMode.INLINE,
+    *,
+    runners: bool = True,
+) -> Iterator[ApiClient]:
+    """The app as `numbers-api serve` runs it, its lifespan too (its executor, job and download
+    runners); without `runners`, its jobs and downloads stay pending."""
+    app = create_app(Settings(database_url=database_url, faults=faults, index_mode=index_mode))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        if not runners:
+            client.app.state.api.jobs.stop()  # type: ignore[attr-defined]
+            client.app.state.api.downloads.stop()  # type: ignore[attr-defined]
+        yield ApiClient(client)
+
+
+# The apps `make_client` started, stopped at the end of the test, before its database goes.
+_started = ExitStack()
+
+
+@pytest.fixture(autouse=True)
+def _stop_started_apps() -> Iterator[None]:
+    yield
+    _started.close()
+
+
 def make_client(
     database_url: str,
     faults: frozenset[str] = frozenset(),
     index_mode: IndexMode = IndexMode.INLINE,
+    *,
+    runners: bool = True,
 ) -> ApiClient:
-    app = create_app(Settings(database_url=database_url, faults=faults, index_mode=index_mode))
-    return ApiClient(TestClient(app, raise_server_exceptions=False))
+    """`started`, for the rest of the test."""
+    return _started.enter_context(started(database_url, faults, index_mode, runners=runners))
 
 
 # Every list test runs on both query paths: the account's in-memory index (built by the request

@@ -1,7 +1,7 @@
 """`POST` and `GET /v2/phone_numbers/csv_downloads`, `GET .../{id}` and the file its url names.
 
 The `client` fixture runs the real app with its lifespan, so each worker's download runner is
-running as it is under `numbers-api serve`; `idle` runs it without, so downloads stay pending.
+running as it is under `numbers-api serve`; `idle` stops its runners, so downloads stay pending.
 Every JSON answer is checked against the contract by the test client.
 """
 
@@ -54,8 +54,8 @@ def client(database_url: str, database: Database) -> Iterator[ApiClient]:
 
 @pytest.fixture
 def idle(database_url: str, database: Database) -> ApiClient:
-    """The app without its lifespan: no runner, so every download stays pending."""
-    return make_client(database_url)
+    """The app with its runners stopped, so every download stays pending."""
+    return make_client(database_url, runners=False)
 
 
 @pytest.fixture

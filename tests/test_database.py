@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from functools import partial
 from typing import Any
 
 import psycopg
 import pytest
 
-from numbers_api.store import database as database_module
-from numbers_api.store.database import Database, PipelinedStatements
+from numbers_api.store.database import Database, connect_postgresql
+from numbers_api.store.libpq import PipelinedStatements
 from tests.support.databases import ON_POSTGRESQL
 
 VALUES = "SELECT CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT) IS NULL, ? || ''"
@@ -108,6 +109,10 @@ def test_after_a_rollback_a_request_reads_its_page_in_a_snapshot(database: Datab
         assert snapshot.fetch("SELECT ? + 2", (1,)) == [(3,)]
 
 
+def _pipeline(url: str) -> PipelinedStatements:
+    return PipelinedStatements(partial(connect_postgresql, url))
+
+
 on_postgresql = pytest.mark.skipif(not ON_POSTGRESQL, reason="the loop's pipeline: PostgreSQL's")
 
 
@@ -115,7 +120,7 @@ def _from_loop(database: Database, *statements: tuple[str, tuple[object, ...]]) 
     """Each statement's rows (or its error), all sent at once from one event loop."""
 
     async def run() -> list[object]:
-        pipeline = PipelinedStatements(database.url)
+        pipeline = _pipeline(database.url)
         try:
             answers = await asyncio.gather(
                 *(pipeline.fetch(sql, values) for sql, values in statements),
@@ -181,7 +186,7 @@ def test_a_statement_whose_caller_went_away_leaves_the_next_answers_right(
     database: Database,
 ) -> None:
     async def run() -> list[tuple[object, ...]]:
-        pipeline = PipelinedStatements(database.url)
+        pipeline = _pipeline(database.url)
         try:
             await pipeline.fetch("SELECT 1", ())  # opened
             slow = asyncio.ensure_future(pipeline.fetch("SELECT ?, pg_sleep(0.2)", (1,)))
@@ -199,7 +204,7 @@ def test_a_statement_sent_when_the_server_dropped_the_pipeline_is_answered_on_a_
     database: Database,
 ) -> None:
     async def run() -> tuple[int, int, list[tuple[object, ...]]]:
-        pipeline = PipelinedStatements(database.url)
+        pipeline = _pipeline(database.url)
         try:
             [(pid,)] = await pipeline.fetch("SELECT pg_backend_pid() + ?", (0,))
             with psycopg.connect(database.url, autocommit=True) as other:
@@ -218,7 +223,7 @@ def test_a_statement_sent_when_the_server_dropped_the_pipeline_is_answered_on_a_
 @on_postgresql
 def test_a_pipeline_that_cannot_connect_raises_operational_error() -> None:
     async def run() -> None:
-        pipeline = PipelinedStatements("postgresql://127.0.0.1:1/nothing")
+        pipeline = _pipeline("postgresql://127.0.0.1:1/nothing")
         await pipeline.fetch("SELECT 1", ())
 
     with pytest.raises(psycopg.OperationalError):
@@ -226,20 +231,16 @@ def test_a_pipeline_that_cannot_connect_raises_operational_error() -> None:
 
 
 @on_postgresql
-def test_statements_waiting_for_a_connection_share_one_attempt_and_its_failure(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_statements_waiting_for_a_connection_share_one_attempt_and_its_failure() -> None:
     attempts: list[str] = []
-    connect = database_module._connect_postgresql
+    unreachable = "postgresql://127.0.0.1:1/nothing"
 
-    def counted_connect(url: str) -> psycopg.Connection[Any]:
-        attempts.append(url)
-        return connect(url)
-
-    monkeypatch.setattr(database_module, "_connect_postgresql", counted_connect)
+    def counted_connect() -> psycopg.Connection[Any]:
+        attempts.append(unreachable)
+        return connect_postgresql(unreachable)
 
     async def run() -> list[object]:
-        pipeline = PipelinedStatements("postgresql://127.0.0.1:1/nothing")
+        pipeline = PipelinedStatements(counted_connect)
         answers = await asyncio.gather(
             *(pipeline.fetch("SELECT ?", (i,)) for i in range(5)), return_exceptions=True
         )
@@ -253,7 +254,7 @@ def test_statements_waiting_for_a_connection_share_one_attempt_and_its_failure(
 @on_postgresql
 def test_a_closed_pipeline_sends_nothing_more(database: Database) -> None:
     async def run() -> None:
-        pipeline = PipelinedStatements(database.url)
+        pipeline = _pipeline(database.url)
         assert await pipeline.fetch("SELECT ? + 1", (1,)) == [(2,)]
         pipeline.close()
         await pipeline.fetch("SELECT ? + 1", (1,))

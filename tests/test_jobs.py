@@ -238,7 +238,7 @@ def test_an_invalid_body_creates_no_job(api: ApiClient, key: str) -> None:
 def test_an_account_has_at_most_20_open_jobs_of_a_type(
     database_url: str, database: Database, key: str
 ) -> None:
-    idle = make_client(database_url)  # no lifespan: no runner, so the jobs stay pending
+    idle = make_client(database_url, runners=False)  # the jobs stay pending
     body = {"phone_numbers": [MINE[0]]}
     for _ in range(20):
         accepted(create(idle, key, "delete_phone_numbers", body))

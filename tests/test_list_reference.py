@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from numbers_api.store.database import Database
 from numbers_api.store.number_index import IndexMode
-from tests.conftest import ApiClient, make_client
+from tests.conftest import ApiClient, started
 from tests.support.databases import fresh_database_url
 from tests.support.factories import Inventory
 
@@ -177,7 +177,8 @@ def serving(inventory: list[Number], index_mode: IndexMode) -> Iterator[tuple[Ap
         stock = Inventory(database)
         key = stock.account("owner")
         stock.load("owner", [n.record() for n in inventory])
-        yield make_client(url, index_mode=index_mode), key
+        with started(url, index_mode=index_mode) as client:
+            yield client, key
         database.close()
 
 

@@ -20,7 +20,7 @@ from bench.requests import KINDS, PATH
 
 from numbers_api.demo import SPEC_EXAMPLE, demo_records
 from numbers_api.store.number_index import IndexMode
-from tests.conftest import ApiClient, make_client
+from tests.conftest import ApiClient, started
 from tests.support.databases import fresh_database_url
 from tests.support.factories import Inventory
 
@@ -87,8 +87,7 @@ def _answer(api: ApiClient, key: str, method: str, target: str, with_key: bool) 
 
 @pytest.fixture(params=[IndexMode.INLINE, IndexMode.OFF], ids=["index", "sql"])
 def seeded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[ApiClient, str]]:
-    with fresh_database_url(tmp_path) as url:
-        client = make_client(url, index_mode=request.param)
+    with fresh_database_url(tmp_path) as url, started(url, index_mode=request.param) as client:
         inventory = Inventory(client.database())
         key = inventory.account("owner")
         inventory.account("neighbour")

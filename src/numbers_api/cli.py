@@ -306,7 +306,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
         port=port,
         workers=workers,
         # httptools writes each response at once: with h11 a response of a few kilobytes waited
-        # ~40 ms for the client's delayed ACK (measured: 23 requests/s on one connection).
+        # for the client's delayed ACK (docs/performance.md).
         http="httptools",
         loop="uvloop",
         log_config=None,

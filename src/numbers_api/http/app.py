@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -21,7 +18,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from numbers_api.cache import LruCache
 from numbers_api.exporting.downloads import DownloadRunner
 from numbers_api.http import actions, csv_downloads, jobs, messaging, voice, voicemail
-from numbers_api.http.ceiling import ceiling
 from numbers_api.http.errors import (
     authentication_failed,
     method_not_allowed,
@@ -30,46 +26,25 @@ from numbers_api.http.errors import (
 )
 from numbers_api.http.openapi import served_openapi_document
 from numbers_api.http.phone_number import delete_endpoint, retrieve_endpoint, update_endpoint
-from numbers_api.http.phone_numbers import (
-    ListView,
-    Pages,
-    list_endpoint,
-    list_query,
-    list_response,
-    list_shape,
-    list_view_endpoint,
-)
+from numbers_api.http.phone_numbers import ListEndpoint, ListView, PhoneNumbersList, ViewList
 from numbers_api.http.slim import SLIM_VIEW
 from numbers_api.jobs.runner import SLOW_JOB_SECONDS, JobRunner
 from numbers_api.logs import configure_logging
 from numbers_api.query.list_query import ListQuery
 from numbers_api.settings import Settings
-from numbers_api.store.accounts import (
-    Caller,
-    authenticate,
-    authenticate_from_loop,
-    current_caller,
-)
-from numbers_api.store.database import Connection, Database, PipelinedStatements
-from numbers_api.store.dialects import POSTGRESQL
+from numbers_api.store.accounts import Caller, authentication, current_caller
+from numbers_api.store.database import Connection, Database
+from numbers_api.store.executors import executor_for
 from numbers_api.store.messaging_profiles import MessagingProfileDirectory
 from numbers_api.store.number_index import NumberIndexes
-from numbers_api.store.phone_numbers import (
-    ListResult,
-    PageShape,
-    list_from_index,
-    list_phone_numbers,
-    page_read_from_index,
-)
 
 log = logging.getLogger("numbers_api.http")
 # Authenticated routes take every method, so that a wrong one is a 405 only after authentication.
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
-# A read handler gets the connection (inside the request's read transaction), the caller and the
-# request.
-Handler = Callable[[Connection, Caller, Request], Response]
+# A read answered in a snapshot: given the connection (inside the request's read transaction), the
+# caller at that snapshot's data version, and the request.
+Read = Callable[[Connection, Caller, Request], Response]
 PAGE_CACHE_BYTES = 64 * 1024 * 1024  # per worker process
-THREADS_PER_WORKER = 8
 COUNT_CACHE_ENTRIES = 100_000
 
 
@@ -81,41 +56,22 @@ def _bearer_key(request: Request) -> str | None:
 @dataclass(frozen=True, slots=True)
 class Write:
     """A handler that changes data. It opens its own write transaction; it is given the request's
-    body, read before the request went to a worker thread."""
+    body, read once the caller is known."""
 
     handle: Callable[[Caller, Request, bytes], Response]
 
 
-@dataclass(frozen=True, slots=True)
-class CachedRead:
-    """A read whose whole answer is kept by the caller's data version. The cache is asked right
-    after authentication, which is one statement outside any transaction (one round trip on
-    PostgreSQL). On a miss, `current` may answer outside any transaction too (None when it
-    cannot); else `compute` answers in a snapshot, which costs three more round trips."""
-
-    cached: Callable[[Caller, Request], Response | None]
-    compute: Handler
-    current: Callable[[Connection, Caller, Request], Response | None] | None = None
-    # What `current` answers, from the event loop of an app served on PostgreSQL: its statement
-    # sent down the loop's pipeline, no thread involved (None when it cannot answer so).
-    current_from_loop: (
-        Callable[[PipelinedStatements, Caller, Request], Awaitable[Response | None]] | None
-    ) = None
-
-
-# A list read: its response from the request and the pages (None when the pages could not be read).
-ListRead = Callable[[Connection, Caller, Request, Pages], Response | None]
+Handler = Read | Write | ListEndpoint
 
 
 class Api:
     def __init__(self, settings: Settings) -> None:
         self.database = Database(settings.database_url)
+        self.executor = executor_for(self.database)
         self.profiles = MessagingProfileDirectory(failing="messaging_profiles" in settings.faults)
         self.openapi = served_openapi_document()
-        # Set while the app is served on PostgreSQL (the lifespan): its loop's own connection.
-        self.loop_statements: PipelinedStatements | None = None
-        # Whole list responses by (account, data version, query string): dashboards and sync
-        # jobs ask the same pages over and over, and any write to the account moves it on.
+        # Whole list responses by (account, data version, path, query string): dashboards and
+        # sync jobs ask the same pages over and over, and any write to the account moves it on.
         self.pages: LruCache[bytes] = LruCache(PAGE_CACHE_BYTES, size=len)
         self.counts: LruCache[int] = LruCache(COUNT_CACHE_ENTRIES)
         self.indexes = NumberIndexes(self.database, settings.index_mode)
@@ -126,54 +82,19 @@ class Api:
             self.database, delay_seconds=SLOW_JOB_SECONDS if "slow_jobs" in settings.faults else 0
         )
 
-    def endpoint(self, **handlers: Handler | Write | CachedRead) -> Callable[[Request], Any]:
-        """An authenticated endpoint: 401 before anything else, then 405 or the method's handler."""
+    def endpoint(self, **handlers: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """An authenticated endpoint: 401 before anything else, then 404, 405 or the method's
+        handler; each step run where the executor runs it."""
 
         async def respond(request: Request) -> Response:
-            # Only a write reads the body: the reads never wait for one.
-            handler = handlers.get(request.method)
-            body = await request.body() if isinstance(handler, Write) else b""
-            # The event loop's own executor, not anyio's worker threads: handing a request over
-            # costs 19 µs instead of 50.
-            loop = asyncio.get_running_loop()
-            statements = self.loop_statements
-            if statements is None:
-                return await loop.run_in_executor(None, self._respond, request, handlers, body)
-            # PostgreSQL, served: the key is looked up from the loop, and a request answered
-            # without the database (401, 404, 405, a cached page) never goes to a thread.
-            key = _bearer_key(request)
-            caller = None if key is None else await authenticate_from_loop(statements, key)
-            early = self._answer_before_handler(caller, request, handlers)
-            if early is not None:
-                return early
-            assert caller is not None
-            assert handler is not None
-            if isinstance(handler, CachedRead) and handler.current_from_loop is not None:
-                answer = await handler.current_from_loop(statements, caller, request)
-                if answer is not None:
-                    return answer
-            return await loop.run_in_executor(None, self._handle, caller, request, handler, body)
+            return await self.executor.answer(self._answer(request, handlers))
 
         return respond
 
-    def _respond(
-        self, request: Request, handlers: dict[str, Handler | Write | CachedRead], body: bytes
-    ) -> Response:
-        key = _bearer_key(request)
-        caller = None if key is None else authenticate(self.database.connection(), key)
-        early = self._answer_before_handler(caller, request, handlers)
-        if early is not None:
-            return early
-        assert caller is not None
-        return self._handle(caller, request, handlers[request.method], body)
-
-    def _answer_before_handler(
-        self,
-        caller: Caller | None,
-        request: Request,
-        handlers: dict[str, Handler | Write | CachedRead],
-    ) -> Response | None:
-        """What a request is answered without its handler: 401, 404, 405, or a cached page."""
+    async def _answer(self, request: Request, handlers: dict[str, Handler]) -> Response:
+        """The one place that decides how a request is answered."""
+        executor = self.executor
+        caller = await executor.read(authentication(_bearer_key(request)))
         if caller is None:
             return authentication_failed()
         handler = handlers.get(request.method)
@@ -181,94 +102,36 @@ class Api:
             if not handlers:
                 return not_found(request.url.path)
             return method_not_allowed(request.method, list(handlers))
-        if isinstance(handler, CachedRead):
-            return handler.cached(caller, request)
-        return None
-
-    def _handle(
-        self, caller: Caller, request: Request, handler: Handler | Write | CachedRead, body: bytes
-    ) -> Response:
         if isinstance(handler, Write):
-            return handler.handle(caller, request, body)
-        if isinstance(handler, CachedRead):
-            if handler.current is not None:
-                answer = handler.current(self.database.connection(), caller, request)
-                if answer is not None:
-                    return answer
-            handler = handler.compute
-        with self.database.snapshot() as connection:  # one snapshot for every read of a request
-            return handler(connection, current_caller(connection, caller), request)
-
-    def list_read(
-        self,
-        read: ListRead,
-        *,
-        outside_snapshot: bool = True,
-        current_from_loop: (
-            Callable[[PipelinedStatements, Caller, Request], Awaitable[Response | None]] | None
-        ) = None,
-    ) -> CachedRead:
-        """A list's read, its pages cached. When the account's index is at the caller's data
-        version, a page is read outside any transaction (`list_from_index`), unless
-        `outside_snapshot` is False; and from the event loop, if it has `current_from_loop`."""
-
-        def current(connection: Connection, caller: Caller, request: Request) -> Response | None:
-            index = self.indexes.current(caller)
-            if index is None:
-                return None
-
-            def pages(query: ListQuery, shape: PageShape) -> ListResult | None:
-                if not index.answers(query.conditions, query.order):
-                    return None
-                return list_from_index(connection, caller, query, index, shape=shape)
-
-            response = read(connection, caller, request, pages)
-            return None if response is None else self._kept_page(caller, request, response)
-
-        def compute(connection: Connection, caller: Caller, request: Request) -> Response:
-            def pages(query: ListQuery, shape: PageShape) -> ListResult:
-                index = self.indexes.get(connection, caller)
-                return list_phone_numbers(
-                    connection, caller, query, self.counts, index, shape=shape
-                )
-
-            response = read(connection, caller, request, pages)
-            assert response is not None, "a snapshot reads every page"
-            return self._kept_page(caller, request, response)
-
-        return CachedRead(
-            self.cached_page, compute, current if outside_snapshot else None, current_from_loop
-        )
-
-    def read_list(
-        self, connection: Connection, caller: Caller, request: Request, pages: Pages
-    ) -> Response | None:
-        query_string = request.scope["query_string"].decode("latin-1")
-        return list_endpoint(query_string, pages, self.profiles)
-
-    async def read_list_from_loop(
-        self, statements: PipelinedStatements, caller: Caller, request: Request
-    ) -> Response | None:
-        """`read_list` from an index at the caller's version, as `list_read`'s `current` does."""
-        index = self.indexes.current(caller)
-        if index is None:
-            return None
-        query = list_query(request.scope["query_string"].decode("latin-1"))
+            body = await executor.on_loop(request.body())
+            return await executor.blocking(handler.handle, caller, request, body)
+        if not isinstance(handler, ListEndpoint):
+            return await executor.blocking(self._in_snapshot, handler, caller, request)
+        page = self.pages.get(self._page_key(caller, request))
+        if page is not None:
+            return Response(page, media_type="application/json")
+        query = handler.query(request.scope["query_string"].decode("latin-1"))
         if isinstance(query, Response):
             return query
-        if not index.answers(query.conditions, query.order):
-            return None
-        shape = list_shape(self.profiles)
-        read = page_read_from_index(self.database.dialect, caller, query, index, shape)
-        result = read.result(await statements.fetch(read.sql, read.parameters) if read.ids else [])
-        if result is None:
-            return None
-        response = list_response(query, result, shape, self.profiles)
-        return self._kept_page(caller, request, response)
+        plan = handler.plan(caller, query, self.indexes.current(caller))
+        answer = None if plan is None else await executor.read(plan)
+        if answer is not None:
+            return self._kept_page(caller, request, answer)
+        read_at, page_read = await executor.blocking(self._list_in_snapshot, handler, caller, query)
+        return self._kept_page(read_at, request, page_read)
 
-    def cached_page(self, caller: Caller, request: Request) -> Response | None:
-        page = self.pages.get(self._page_key(caller, request))
-        return None if page is None else Response(page, media_type="application/json")
+    def _in_snapshot(self, read: Read, caller: Caller, request: Request) -> Response:
+        with self.database.snapshot() as connection:  # one snapshot for every read of a request
+            return read(connection, current_caller(connection, caller), request)
+
+    def _list_in_snapshot(
+        self, endpoint: ListEndpoint, caller: Caller, query: ListQuery
+    ) -> tuple[Caller, Response]:
+        """The page, and the caller at the data version it was read at."""
+        with self.database.snapshot() as connection:
+            caller = current_caller(connection, caller)
+            index = self.indexes.get(connection, caller)
+            return caller, endpoint.in_snapshot(connection, caller, query, index)
 
     @staticmethod
     def _page_key(caller: Caller, request: Request) -> tuple[int, int, str, bytes]:
@@ -281,16 +144,11 @@ class Api:
             self.pages.put(self._page_key(caller, request), bytes(response.body))
         return response
 
-    def list_view(self, view: ListView) -> CachedRead:
-        """The read of a list that shows the numbers its own way."""
+    def phone_numbers_list(self) -> PhoneNumbersList:
+        return PhoneNumbersList(self.database.dialect, self.profiles, self.counts)
 
-        def read(
-            connection: Connection, caller: Caller, request: Request, pages: Pages
-        ) -> Response | None:
-            query_string = request.scope["query_string"].decode("latin-1")
-            return list_view_endpoint(connection, caller, query_string, view, pages)
-
-        return self.list_read(read, outside_snapshot=not view.items_read_more)
+    def list_view(self, view: ListView) -> ViewList:
+        return ViewList(view, self.database.dialect, self.counts)
 
     def retrieve_voice_settings(
         self, connection: Connection, caller: Caller, request: Request
@@ -457,27 +315,16 @@ class RequestLog:
 
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    # The threads that answer requests. Each holds its own database connection and page cache;
-    # with 2 cores, more threads than this only add memory and lock contention.
-    asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(THREADS_PER_WORKER, thread_name_prefix="numbers-api-request")
-    )
-    downloads: DownloadRunner = app.state.api.downloads
-    downloads.start()
-    job_runner: JobRunner = app.state.api.jobs
-    job_runner.start()
     api: Api = app.state.api
-    if api.database.dialect is POSTGRESQL:
-        api.loop_statements = PipelinedStatements(api.database.url)
+    api.downloads.start()
+    api.jobs.start()
     try:
         yield
     finally:
-        if api.loop_statements is not None:
-            api.loop_statements.close()
-            api.loop_statements = None
-    # Off the event loop: stopping waits for the runner to give its download back.
-    await anyio.to_thread.run_sync(downloads.stop)
-    await anyio.to_thread.run_sync(job_runner.stop)  # it lets go of an unfinished job
+        api.executor.close()
+        # Off the event loop: stopping waits for the runner to give its download back.
+        await anyio.to_thread.run_sync(api.downloads.stop)
+        await anyio.to_thread.run_sync(api.jobs.stop)  # it lets go of an unfinished job
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -487,9 +334,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v2/openapi.json", api.openapi_document, methods=["GET"]),
         Route(
             "/v2/phone_numbers",
-            api.endpoint(
-                GET=api.list_read(api.read_list, current_from_loop=api.read_list_from_loop)
-            ),
+            api.endpoint(GET=api.phone_numbers_list()),
             methods=EVERY_METHOD,
         ),
         # Before /v2/phone_numbers/{id}, which would take `slim` or `voice` for an id.
@@ -600,8 +445,6 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v2/{rest:path}", api.endpoint(), methods=EVERY_METHOD),
         Route("/{rest:path}", unknown_path, methods=EVERY_METHOD),
     ]
-    if settings.bench_ceiling:
-        routes.insert(0, Route("/bench/ceiling", ceiling, methods=["GET"]))
     app = Starlette(
         routes=routes, exception_handlers={Exception: internal_error}, lifespan=_lifespan
     )

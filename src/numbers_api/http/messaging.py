@@ -63,7 +63,7 @@ def _items(
     return [phone_number_with_messaging_settings(s) for s in settings]
 
 
-MESSAGING_VIEW = ListView(MESSAGING_FILTERS, _items, sorts=MESSAGING_SORTS, items_read_more=True)
+MESSAGING_VIEW = ListView(MESSAGING_FILTERS, items_with_settings=_items, sorts=MESSAGING_SORTS)
 
 
 def retrieve_endpoint(connection: Connection, caller: Caller, raw_id: str) -> Response:

@@ -10,15 +10,11 @@ from numbers_api.http.phone_numbers import ListView
 from numbers_api.query.filters import SLIM_FILTERS
 from numbers_api.query.list_query import ListQuery
 from numbers_api.serialisation import slim_phone_number
-from numbers_api.store.accounts import Caller
-from numbers_api.store.database import Connection
 
 SWITCHES = ("include_connection", "include_tags")
 
 
-def _items(
-    connection: Connection, caller: Caller, query: ListQuery, numbers: list[PhoneNumber]
-) -> list[dict[str, Any]]:
+def _items(query: ListQuery, numbers: list[PhoneNumber]) -> list[dict[str, Any]]:
     connection_shown = "include_connection" in query.switches
     tags_shown = "include_tags" in query.switches
     return [
@@ -27,4 +23,4 @@ def _items(
     ]
 
 
-SLIM_VIEW = ListView(SLIM_FILTERS, _items, switches=SWITCHES)
+SLIM_VIEW = ListView(SLIM_FILTERS, items=_items, switches=SWITCHES)

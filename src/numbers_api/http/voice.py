@@ -58,7 +58,7 @@ def _items(
     return [phone_number_with_voice_settings(n, settings[n.id]) for n in numbers]
 
 
-VOICE_VIEW = ListView(VOICE_FILTERS, _items, items_read_more=True)
+VOICE_VIEW = ListView(VOICE_FILTERS, items_with_settings=_items)
 
 
 def retrieve_endpoint(connection: Connection, caller: Caller, raw_id: str) -> Response:

@@ -13,7 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from numbers_api.store.database import Connection, Database, PipelinedStatements
+from numbers_api.store.database import Connection, Database
+from numbers_api.store.plans import Plan
 
 KEY_PREFIX = "KEY"
 # Data versions whose changes stay logged: an index further behind than this is built again.
@@ -91,14 +92,11 @@ _CALLER_OF_KEY = (
 )
 
 
-def authenticate(connection: Connection, key: str) -> Caller | None:
+def authentication(key: str | None) -> Plan[Caller | None]:
     """The account a live key belongs to, or None."""
-    return _caller(connection.fetch(_CALLER_OF_KEY, (_hash(key),)))
-
-
-async def authenticate_from_loop(statements: PipelinedStatements, key: str) -> Caller | None:
-    """The same, from the event loop (PostgreSQL)."""
-    return _caller(await statements.fetch(_CALLER_OF_KEY, (_hash(key),)))
+    if key is None:
+        return Plan.known(None)
+    return Plan(_CALLER_OF_KEY, (_hash(key),), _caller)
 
 
 def _caller(rows: list[tuple[Any, ...]]) -> Caller | None:

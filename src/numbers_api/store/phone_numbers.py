@@ -32,6 +32,7 @@ from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection
 from numbers_api.store.dialects import Dialect
 from numbers_api.store.number_index import AccountIndex
+from numbers_api.store.plans import Plan
 
 COLUMNS: dict[Field, str] = {
     Field.ID: "p.id",
@@ -79,7 +80,7 @@ PROFILE_JOIN = """LEFT JOIN messaging_profiles m
 
 def _page_rows(columns: str) -> str:
     """A page's rows read by id, `columns` first and the account's data version last, all in one
-    statement (one state): see `list_from_index`."""
+    statement (one state): see `page_from_index`."""
     return f"""SELECT {columns}, (SELECT data_version FROM accounts WHERE id = ?)
     {FROM} {PROFILE_JOIN}"""
 
@@ -122,40 +123,27 @@ def list_phone_numbers(
     """A page and the exact total, in `connection`'s snapshot (where the caller's data version was
     read): from the account's index when there is one at that version, else from SQL alone."""
     if index is not None and index.answers(query.conditions, query.order):
-        result = list_from_index(connection, caller, query, index, shape=shape)
+        result = connection.read(page_from_index(connection.dialect, caller, query, index, shape))
     else:
         result = _list_from_sql(connection, caller, query, counts, shape)
     assert result is not None, "a snapshot sees one data version"
     return result
 
 
-def list_from_index(
-    connection: Connection,
-    caller: Caller,
-    query: ListQuery,
-    index: AccountIndex,
-    *,
-    shape: PageShape = PageShape.NUMBERS,
-) -> ListResult | None:
-    """The page from an index at the caller's data version, which must answer the query. Outside
-    a snapshot too: the page's rows are read by one statement, which also reads the account's
-    data version, so None says that a write has moved it on since (then a snapshot must answer).
-    On PostgreSQL that is one round trip instead of four (BEGIN, the version, the rows, COMMIT)."""
-    read = page_read_from_index(connection.dialect, caller, query, index, shape)
-    return read.result(connection.fetch(read.sql, read.parameters) if read.ids else [])
-
-
-def page_read_from_index(
+def page_from_index(
     dialect: Dialect, caller: Caller, query: ListQuery, index: AccountIndex, shape: PageShape
-) -> PageRead:
-    """What `list_from_index` reads, for a caller that runs the statement itself (from the event
-    loop): no statement at all (`ids` empty) when the page is past the end of the matches."""
+) -> Plan[ListResult | None]:
+    """The page from an index at the caller's data version, which must answer the query: no
+    statement at all when the page is past the end of the matches. Outside a snapshot too: the
+    page's rows are read by one statement, which also reads the account's data version, so None
+    says that a write has moved it on since (then a snapshot must answer). On PostgreSQL that is
+    one round trip instead of four (BEGIN, the version, the rows, COMMIT)."""
     matches = index.matches(query.conditions)
     total = len(matches)
     if query.page.offset >= total:
-        return PageRead(caller, total, [], shape, "", [])
+        return Plan.known(ListResult(total, [], {}))
     ids = index.page(matches, query.order, query.page.offset, query.page.size)
-    return PageRead(caller, total, ids, shape, *_page_statement(dialect, caller, ids, shape))
+    return page_of(dialect, caller, total, ids, shape)
 
 
 def _list_from_sql(
@@ -181,41 +169,33 @@ def _list_from_sql(
         f"SELECT p.id {FROM} WHERE {where} ORDER BY {_order_by(query.order)} LIMIT ? OFFSET ?",
         [*parameters, query.page.size, query.page.offset],
     ).fetchall()
-    return read_page(connection, caller, total, [row[0] for row in ids], shape)
-
-
-def read_page(
-    connection: Connection, caller: Caller, total: int, ids: list[int], shape: PageShape
-) -> ListResult | None:
-    """The numbers with `ids`, in that order, if the database is still at the caller's version."""
-    sql, parameters = _page_statement(connection.dialect, caller, ids, shape)
-    return PageRead(caller, total, ids, shape, sql, parameters).result(
-        connection.fetch(sql, parameters)
+    return connection.read(
+        page_of(connection.dialect, caller, total, [row[0] for row in ids], shape)
     )
 
 
-def _page_statement(
-    dialect: Dialect, caller: Caller, ids: list[int], shape: PageShape
-) -> tuple[str, list[Any]]:
+def page_of(
+    dialect: Dialect, caller: Caller, total: int, ids: list[int], shape: PageShape
+) -> Plan[ListResult | None]:
+    """The numbers with `ids`, in that order, if the database is still at the caller's version."""
     account = dialect.not_by_index.format(column="p.account_id")
     select = PAGE_ROWS if shape is PageShape.NUMBERS else _detailed_json_rows(dialect)
     among, id_parameters = dialect.among_ids("p.id", ids)
-    return (
+    return Plan(
         f"{select} WHERE {among} AND {account} = ?",
         [caller.account_id, *id_parameters, caller.account_id],
+        _PageRows(caller, total, ids, shape).result,
     )
 
 
 @dataclass(frozen=True, slots=True)
-class PageRead:
-    """A page's statement (the numbers with `ids`), and its result made from the rows it reads."""
+class _PageRows:
+    """A page's result, made from the rows its statement read."""
 
     caller: Caller
     total: int
     ids: list[int]
     shape: PageShape
-    sql: str
-    parameters: list[Any]
 
     def result(self, rows: list[tuple[Any, ...]]) -> ListResult | None:
         """The page, in the order of `ids`, if the database is still at the caller's version."""
@@ -235,9 +215,9 @@ class PageRead:
 @cache
 def _detailed_json_rows(dialect: Dialect) -> str:
     """Like `PAGE_ROWS`, with each number's `PhoneNumberDetailed` as JSON text in its second
-    column, concatenated from each property's JSON: on PostgreSQL that costs its backend about a
-    sixth less than `json_build_object` (which spaces out its output, too), and the same on SQLite
-    as `json_object`."""
+    column, concatenated from each property's JSON: on PostgreSQL that costs its backend less than
+    `json_build_object` (which spaces out its output, too), and no more on SQLite than
+    `json_object` (docs/performance.md)."""
     quoted = "'\"' || {} || '\"'"
     values = {
         Rendering.ID: quoted.format("CAST({column} AS TEXT)"),

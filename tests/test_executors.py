@@ -1,42 +1,27 @@
-"""The app as it is served (its lifespan run). On PostgreSQL it authenticates every request, and
-answers a list from a current index, from the event loop (`PipelinedStatements`); in process
-without its lifespan, as the other tests run it, it does both in its threads. Either way, every
-answer is the same."""
+"""Where a request's steps run: on SQLite the whole request in one request thread; on PostgreSQL
+on the event loop, its plans' statements (authentication, a page from a current index) sent down
+the loop's pipeline with no thread involved. The tests' apps are run as `numbers-api serve` runs
+them (`make_client` runs the lifespan), so every other test answers through the same executors."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
-from starlette.testclient import TestClient
 
-from numbers_api.http.app import Api, create_app
-from numbers_api.settings import Settings
+from numbers_api.http.app import Api
 from numbers_api.store.accounts import Caller, create_key, revoke_key
-from numbers_api.store.database import Connection, Database, PipelinedStatements
-from numbers_api.store.number_index import AccountIndex, IndexMode
-from tests.conftest import ApiClient
+from numbers_api.store.database import Database
+from numbers_api.store.executors import LoopPipeline, RequestThreads
+from numbers_api.store.number_index import AccountIndex
+from tests.conftest import ApiClient, make_client
 from tests.support.databases import ON_POSTGRESQL
 from tests.support.factories import Inventory, number_record
 
 LIST = "/v2/phone_numbers"
-QUERIES = [
-    "",
-    "page[size]=3",
-    "page[size]=3&page[number]=2",
-    "page[size]=3&page[number]=400",
-    "filter[tag]=red",
-    "filter[tag]=red&filter[status]=active",
-    "filter[phone_number]=720",
-    "filter[voice.connection_name][contains]=desk",
-    "sort=phone_number&page[size]=5",
-    "sort=-purchased_at&page[size]=5&page[number]=3",
-    "sort=connection_name",
-    "filter[customer_reference]=nobody",
-    "filter[status]=nonsense&page[size]=0",
-]
 
 
 @pytest.fixture
@@ -59,21 +44,24 @@ def key(inventory: Inventory) -> str:
 
 
 @pytest.fixture
-def served(database_url: str, database: Database) -> Iterator[ApiClient]:
-    settings = Settings(database_url=database_url, faults=frozenset(), index_mode=IndexMode.INLINE)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:  # lifespan
-        yield ApiClient(client)
+def served(database_url: str, database: Database) -> ApiClient:
+    return make_client(database_url)
 
 
-def _loop_statements(served: ApiClient) -> PipelinedStatements | None:
+def _api(served: ApiClient) -> Api:
     api: Api = served.client.app.state.api  # type: ignore[attr-defined]
-    return api.loop_statements
+    return api
+
+
+def _pipeline(served: ApiClient) -> LoopPipeline:
+    executor = _api(served).executor
+    assert isinstance(executor, LoopPipeline)
+    return executor
 
 
 def _count_loop_statements(served: ApiClient) -> list[str]:
     """The statements the served app's loop sends from now on (PostgreSQL)."""
-    statements = _loop_statements(served)
-    assert statements is not None
+    statements = _pipeline(served).statements
     sent: list[str] = []
     fetch = statements.fetch
 
@@ -85,47 +73,95 @@ def _count_loop_statements(served: ApiClient) -> list[str]:
     return sent
 
 
-def test_the_served_app_has_a_loop_pipeline_on_postgresql_only(served: ApiClient) -> None:
-    assert (_loop_statements(served) is not None) == ON_POSTGRESQL
+def _count_thread_handovers(served: ApiClient) -> list[str]:
+    """The work handed to the app's request threads from now on."""
+    threads = _api(served).executor.threads
+    handed: list[str] = []
+    submit = threads.submit
+
+    def counted(work: Callable[..., Any], /, *arguments: Any) -> Any:
+        handed.append(getattr(work, "__name__", repr(work)))
+        return submit(work, *arguments)
+
+    threads.submit = counted  # type: ignore[method-assign, assignment]
+    return handed
 
 
-@pytest.mark.parametrize("query", QUERIES)
-def test_a_served_list_answers_as_the_app_in_process_does(
-    served: ApiClient, api: ApiClient, key: str, query: str
+def test_the_executor_is_the_loop_pipeline_on_postgresql_and_request_threads_on_sqlite(
+    served: ApiClient,
+) -> None:
+    expected = LoopPipeline if ON_POSTGRESQL else RequestThreads
+    assert type(_api(served).executor) is expected
+
+
+@pytest.mark.skipif(ON_POSTGRESQL, reason="request threads: SQLite's")
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", LIST + "?filter[tag]=red", None),
+        ("GET", LIST + "/slim?page[size]=2", None),
+        ("GET", LIST + "/voice", None),
+        ("GET", LIST + "/jobs", None),
+        ("GET", "/v2/nowhere", None),
+        ("POST", LIST + "/jobs/delete_phone_numbers", {"phone_numbers": ["+15555550100"]}),
+    ],
+    ids=["list", "slim list", "voice list", "jobs", "unknown path", "write"],
+)
+def test_on_sqlite_a_request_is_handed_to_one_request_thread_once(
+    served: ApiClient, key: str, method: str, path: str, body: Any
 ) -> None:
     served.get(LIST, key, "page[size]=1")  # the index is built
-    first = served.get(LIST, key, query)
-    again = served.get(LIST, key, query)  # from the response cache
-    expected = api.get(LIST, key, query)
-    assert first.status_code == again.status_code == expected.status_code
-    assert first.json() == again.json() == expected.json()
+    handed = _count_thread_handovers(served)
+    served.request(method, path, key, json=body)
+    assert handed == ["_run_to_end"]
+
+
+def test_a_step_that_waits_on_the_event_loop_in_a_request_thread_fails_loudly(
+    database: Database,
+) -> None:
+    threads = RequestThreads(database)
+
+    async def waits_on_the_loop() -> None:
+        await asyncio.sleep(0)
+
+    try:
+        with pytest.raises(RuntimeError, match="waited on the event loop"):
+            asyncio.run(threads.answer(waits_on_the_loop()))
+    finally:
+        threads.close()
 
 
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="the loop's pipeline: PostgreSQL's")
-def test_a_served_list_from_a_current_index_is_read_from_the_loop(
+def test_on_postgresql_a_list_from_a_current_index_is_read_from_the_loop_with_no_thread(
     served: ApiClient, key: str
 ) -> None:
     served.get(LIST, key, "page[size]=1")  # the index is built
     sent = _count_loop_statements(served)
-    database = served.database()
-    threads_connection = database.connection
-    connections_asked: list[str] = []
-
-    def counted_connection() -> Connection:
-        connections_asked.append("thread")
-        return threads_connection()
-
-    database.connection = counted_connection  # type: ignore[method-assign]
+    handed = _count_thread_handovers(served)
     assert served.get(LIST, key, "filter[tag]=red").status_code == 200
     assert len(sent) == 2  # the key, and the page's rows
     assert served.get(LIST, key, "filter[tag]=red").status_code == 200
     assert len(sent) == 3  # the key: the page is cached
     assert served.get(LIST, key, "filter[tag]=red&page[number]=99").status_code == 200
     assert len(sent) == 4  # the key: a page past the end reads no rows
-    assert connections_asked == []  # no thread read anything
+    assert served.get(LIST, key + "x").status_code == 401
+    assert len(sent) == 5
+    assert handed == []
 
 
-def test_a_write_shows_in_the_next_served_list(served: ApiClient, key: str) -> None:
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="the loop's pipeline: PostgreSQL's")
+def test_on_postgresql_a_snapshot_and_a_write_are_each_handed_to_a_request_thread(
+    served: ApiClient, key: str
+) -> None:
+    number = served.get(LIST, key, "page[size]=1").json()["data"][0]["id"]
+    handed = _count_thread_handovers(served)
+    assert served.get(f"{LIST}/{number}", key).status_code == 200
+    assert handed == ["_in_snapshot"]
+    assert served.request("PATCH", f"{LIST}/{number}", key, json={"tags": []}).status_code == 200
+    assert handed == ["_in_snapshot", "update_phone_number"]
+
+
+def test_a_write_shows_in_the_next_list(served: ApiClient, key: str) -> None:
     served.get(LIST, key, "page[size]=1")
     before = served.get(LIST, key, "filter[tag]=green").json()["meta"]["total_results"]
     number = served.get(LIST, key, "filter[tag]=red&page[size]=1").json()["data"][0]["id"]
@@ -135,37 +171,19 @@ def test_a_write_shows_in_the_next_served_list(served: ApiClient, key: str) -> N
     assert (before, after) == (0, 1)
 
 
-def test_a_revoked_key_is_refused_by_the_served_app_at_once(
-    served: ApiClient, database: Database, key: str
-) -> None:
+def test_a_revoked_key_is_refused_at_once(served: ApiClient, database: Database, key: str) -> None:
     second = create_key(database, "owner")
     assert served.get(LIST, second).status_code == 200
     revoke_key(database, second)
     assert served.get(LIST, second).status_code == 401
 
 
-@pytest.mark.parametrize(
-    "request_and_status",
-    [("GET", LIST, False, 401), ("GET", "/v2/numbers", True, 404), ("PUT", LIST, True, 405)],
-    ids=["unknown key", "unknown path", "wrong method"],
-)
-def test_served_errors_are_as_in_process(
-    served: ApiClient, api: ApiClient, key: str, request_and_status: tuple[str, str, bool, int]
-) -> None:
-    method, path, with_key, status = request_and_status
-    answer = served.request(method, path, key if with_key else "KEYunknown")
-    expected = api.request(method, path, key if with_key else "KEYunknown")
-    assert answer.status_code == expected.status_code == status
-    assert answer.json() == expected.json()
-
-
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="the loop's pipeline: PostgreSQL's")
-def test_a_served_app_whose_loop_connection_was_dropped_answers_the_next_request(
+def test_a_dropped_loop_connection_is_replaced_for_the_next_request(
     served: ApiClient, key: str
 ) -> None:
     assert served.get(LIST, key).status_code == 200
-    statements = _loop_statements(served)
-    assert statements is not None
+    statements = _pipeline(served).statements
     portal = served.client.portal  # the served app's own loop
     assert portal is not None
     [(pid,)] = portal.call(statements.fetch, "SELECT pg_backend_pid() + ?", (0,))
@@ -175,7 +193,7 @@ def test_a_served_app_whose_loop_connection_was_dropped_answers_the_next_request
     assert served.get(LIST, key, "page[size]=2").status_code == 200
 
 
-def test_a_write_after_authentication_shows_in_that_served_requests_page(
+def test_a_write_after_authentication_shows_in_that_requests_page(
     served: ApiClient, key: str, inventory: Inventory
 ) -> None:
     # The page read outside any transaction (from the loop on PostgreSQL) must not answer the

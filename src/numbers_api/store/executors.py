@@ -1,0 +1,121 @@
+"""Where a request's steps run. A request is answered by one async function (`http/app.py`) whose
+steps are plans (`store/plans.py`) and blocking work (a snapshot, a write); the executor decides
+where each runs, and there are exactly two:
+
+- `RequestThreads` (SQLite): the whole request runs in one request thread, each step at once,
+  so that a request costs one handover from the event loop; the loop never waits on a file lock.
+- `LoopPipeline` (PostgreSQL): the request runs on the event loop, its plans' statements sent
+  down the loop's own pipelined connection (`PipelinedStatements`), so that a worker's concurrent
+  requests share it and a request answered from plans (authentication, a cached page, a page
+  from a current index) involves no thread; snapshots and writes go to the request threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
+
+from numbers_api.store.database import Database, connect_postgresql
+from numbers_api.store.dialects import POSTGRESQL
+from numbers_api.store.libpq import PipelinedStatements
+from numbers_api.store.plans import Plan
+
+T = TypeVar("T")
+# A worker's request threads, each with its own database connection: with 2 cores, more only
+# add memory and lock contention.
+THREADS_PER_WORKER = 8
+
+
+class Executor(ABC):
+    """Runs a request's steps: `answer` the request's coroutine, whose awaits are this executor's
+    own methods only."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.threads = ThreadPoolExecutor(
+            THREADS_PER_WORKER, thread_name_prefix="numbers-api-request"
+        )
+
+    @abstractmethod
+    async def answer(self, request: Coroutine[Any, Any, T]) -> T:
+        """The request's answer: awaited from the event loop."""
+
+    @abstractmethod
+    async def read(self, plan: Plan[T]) -> T:
+        """A plan's answer, its statement run where this executor runs statements."""
+
+    @abstractmethod
+    async def blocking(self, work: Callable[..., T], *arguments: Any) -> T:
+        """Work that blocks (a snapshot, a write), run in a request thread."""
+
+    @abstractmethod
+    async def on_loop(self, work: Coroutine[Any, Any, T]) -> T:
+        """Work that needs the event loop (reading a request's body)."""
+
+    def close(self) -> None:
+        self.threads.shutdown(wait=False)
+
+
+class RequestThreads(Executor):
+    """Every step in the request's own thread, the statements on that thread's connection."""
+
+    _loop: asyncio.AbstractEventLoop
+
+    async def answer(self, request: Coroutine[Any, Any, T]) -> T:
+        self._loop = asyncio.get_running_loop()
+        return await self._loop.run_in_executor(self.threads, _run_to_end, request)
+
+    async def read(self, plan: Plan[T]) -> T:
+        return self.database.connection().read(plan)
+
+    async def blocking(self, work: Callable[..., T], *arguments: Any) -> T:
+        return work(*arguments)
+
+    async def on_loop(self, work: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
+
+
+def _run_to_end(request: Coroutine[Any, Any, T]) -> T:
+    """The request's coroutine, run to its end in this thread: each of `RequestThreads`' steps
+    returns at once, so it never waits on the event loop."""
+    try:
+        request.send(None)
+    except StopIteration as finished:
+        result: T = finished.value
+        return result
+    request.close()
+    raise RuntimeError("a request's step waited on the event loop in a request thread")
+
+
+class LoopPipeline(Executor):
+    """Plans from the event loop, down its own pipelined connection; blocking work in threads."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.statements = PipelinedStatements(partial(connect_postgresql, database.url))
+
+    async def answer(self, request: Coroutine[Any, Any, T]) -> T:
+        return await request
+
+    async def read(self, plan: Plan[T]) -> T:
+        if plan.sql is None:
+            return plan.answer([])
+        return plan.answer(await self.statements.fetch(plan.sql, plan.parameters))
+
+    async def blocking(self, work: Callable[..., T], *arguments: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.threads, work, *arguments)
+
+    async def on_loop(self, work: Coroutine[Any, Any, T]) -> T:
+        return await work
+
+    def close(self) -> None:
+        self.statements.close()
+        super().close()
+
+
+def executor_for(database: Database) -> Executor:
+    return LoopPipeline(database) if database.dialect is POSTGRESQL else RequestThreads(database)
