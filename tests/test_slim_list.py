@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from numbers_api.http.openapi import load_openapi_document
 from numbers_api.query.filters import SLIM_FILTERS
 from numbers_api.serialisation import SLIM_PROPERTIES
 from tests.conftest import ApiClient
@@ -240,15 +239,6 @@ def test_a_write_shows_at_once(api: ApiClient, inventory: Inventory) -> None:
 
 
 # The served document ---------------------------------------------------------------------------
-
-
-def served_parameters() -> dict[str, dict[str, Any]]:
-    operation = load_openapi_document()["paths"]["/phone_numbers/slim"]["get"]
-    return {p["name"]: p for p in operation["parameters"] if "name" in p}
-
-
-def test_served_filter_schema_is_the_filter_table() -> None:
-    assert served_parameters()["filter"]["schema"] == SLIM_FILTERS.schema()
 
 
 def test_filter_table_has_the_contracts_filters() -> None:
