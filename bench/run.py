@@ -4,13 +4,15 @@ wrk driving it from a second process.
     .venv/bin/python -m bench.run --numbers 1000000                      # SQLite
     .venv/bin/python -m bench.run --numbers 1000000 --database-url postgresql://127.0.0.1/test
 
-It reports, for the ceiling (the same server stack answering a fixed page of 20 numbers without
-touching the database), the repeated mix and the fresh mix, at concurrency 1 and 32: requests per
-second, p50/p99 latency, each also as a ratio to the ceiling, and the processor time each run cost
-per request (server, PostgreSQL, wrk); then every request kind alone at
-concurrency 1; the import's time and peak memory; and the server's peak memory, sampled over the
-whole run (bench/measure.py: private, PSS, and VmHWM, which counts mapped file pages). Results are
-also written as JSON to bench/results/; the server's own output goes to WORKDIR/server-ENGINE-N.log.
+It reports, for the ceiling (bench/ceiling.py: the bare framework, a Starlette app of one route
+and no middleware under uvicorn with the server's workers and options, answering the bytes of the
+server's first list page; started beside the server, on a port of its own), the repeated mix and
+the fresh mix, at concurrency 1 and 32: requests per second, p50/p99 latency, each also as a ratio
+to the ceiling, and the processor time each run cost per request (server or ceiling, PostgreSQL,
+wrk); then every request kind alone at concurrency 1; the import's time and peak memory; and the
+server's peak memory, sampled over the whole run (bench/measure.py: private, PSS, and VmHWM, which
+counts mapped file pages). Results are also written as JSON to bench/results/; the server's own
+output goes to WORKDIR/server-ENGINE-N.log, the ceiling's to WORKDIR/ceiling-ENGINE-N.log.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import psycopg
 
 from bench.measure import PSS_EVERY, CpuUse, TreeMemory
 from bench.requests import KINDS, PATH, fresh_queries, repeated_queries
+from numbers_api.cli import UVICORN_OPTIONS
 from numbers_api.demo import demo_records
 
 HERE = Path(__file__).resolve().parent
@@ -148,24 +151,27 @@ def free_port() -> int:
 
 
 def wrk(
-    base: str,
-    key: str,
     paths: list[str],
     *,
+    base: str,
+    key: str,
     connections: int,
     seconds: int,
     workdir: Path,
     server_pid: int,
     database: str | None,
+    settle_on: str,
     once: bool = False,
 ) -> dict[str, Any]:
-    """One wrk run over `paths`, in turn. `once` (one connection): each path is asked once at
-    most, the run ending early if they run out (its rate is then 1 / its mean latency)."""
+    """One wrk run against `base` (the server or the ceiling, `server_pid` its process tree) over
+    `paths`, in turn, once the server at `settle_on` has drained. `once` (one connection): each
+    path is asked once at most, the run ending early if they run out (its rate is then 1 / its
+    mean latency)."""
     assert not once or connections == 1, "one connection walks the paths in order"
     paths_file = workdir / "paths.txt"
     paths_file.write_text("".join(f"{path}\n" for path in paths))
     threads = min(connections, 2)
-    settle(base, key)
+    settle(settle_on, key)
     cpu = CpuUse(server_pid, database)
     result = subprocess.run(
         [
@@ -228,6 +234,29 @@ def settle(base: str, key: str) -> None:
                 time.sleep(0.5)
 
 
+def wait_until_answering(
+    name: str, process: subprocess.Popen[bytes], url: str, output: Path
+) -> None:
+    """Until `url` answers 200; the benchmark ends if `process` exits or never answers."""
+    for _ in range(300):
+        if process.poll() is not None:
+            sys.exit(f"bench: the {name} exited ({process.returncode}), see {output}")
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"bench: the {name} did not answer {url}, see {output}")
+
+
+def first_page(base: str, key: str) -> bytes:
+    """The bytes the server answers for the account's first list page: what the ceiling serves."""
+    answer = httpx.get(f"{base}{PATH}", headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    answer.raise_for_status()
+    return answer.content
+
+
 def ratio_row(name: str, figures: dict[str, Any], ceiling: dict[str, Any]) -> str:
     per_request = {
         part: 1000 * seconds / max(figures["requests"], 1)
@@ -269,21 +298,41 @@ def main() -> None:
     with server_log.open("wb") as output:
         server = subprocess.Popen(
             cli(database_url, "serve", "--port", str(port), "--workers", str(workers)),
-            env={**os.environ, "NUMBERS_API_BENCH_CEILING": "1"},
             stdout=output,
             stderr=subprocess.STDOUT,
         )
     memory = TreeMemory(server.pid).start()
     base = f"http://127.0.0.1:{port}"
+    ceiling: subprocess.Popen[bytes] | None = None
     try:
-        for _ in range(300):
-            if server.poll() is not None:
-                sys.exit(f"bench: the server exited ({server.returncode}), see {server_log}")
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until_answering("server", server, f"{base}/health", server_log)
+        page = first_page(base, key)
+        page_file = args.workdir / f"ceiling-{engine}-{args.numbers}.json"
+        page_file.write_bytes(page)
+        ceiling_port = free_port()
+        ceiling_base = f"http://127.0.0.1:{ceiling_port}"
+        ceiling_log = args.workdir / f"ceiling-{engine}-{args.numbers}.log"
+        with ceiling_log.open("wb") as output:
+            ceiling = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.ceiling",
+                    str(page_file),
+                    "--port",
+                    str(ceiling_port),
+                    "--workers",
+                    str(workers),
+                ],
+                cwd=HERE.parent,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until_answering("ceiling", ceiling, f"{ceiling_base}{PATH}", ceiling_log)
+        if httpx.get(f"{ceiling_base}{PATH}").content != page:
+            sys.exit(
+                f"bench: the ceiling answers other bytes than the first page, see {ceiling_log}"
+            )
         rng = random.Random(11)
         repeated = [f"{PATH}?{q}" for qs in repeated_queries(args.numbers).values() for q in qs]
         rng.shuffle(repeated)
@@ -303,16 +352,25 @@ def main() -> None:
             "machine": platform.platform(),
             "page_cache_pageout": damon_pageout(),
             "cores": os.cpu_count(),
+            "ceiling": {
+                "app": "bench/ceiling.py",
+                "path": PATH,
+                "page_bytes": len(page),
+                "workers": workers,
+                "uvicorn": UVICORN_OPTIONS,
+            },
         }
-        load = partial(
+        # Every run, the ceiling's too, waits for the server to drain: the two share the cores.
+        measured = partial(
             wrk,
-            base,
-            key,
+            key=key,
             workdir=args.workdir,
-            server_pid=server.pid,
             database="postgres" if engine == "postgresql" else None,
+            settle_on=base,
         )
-        load(["/bench/ceiling"], connections=32, seconds=2)  # warm-up
+        load = partial(measured, base=base, server_pid=server.pid)
+        load_ceiling = partial(measured, base=ceiling_base, server_pid=ceiling.pid)
+        load_ceiling([PATH], connections=32, seconds=2)  # warm-up
         # The repeated mix is measured in its steady state, once every worker has answered every
         # query: warm up until a whole run has no slow request.
         for _ in range(20):
@@ -331,7 +389,7 @@ def main() -> None:
                 break
         mixes: dict[str, Any] = {}
         for c in (1, 32):
-            mixes[f"ceiling c{c}"] = load(["/bench/ceiling"], connections=c, seconds=args.seconds)
+            mixes[f"ceiling c{c}"] = load_ceiling([PATH], connections=c, seconds=args.seconds)
             mixes[f"repeated c{c}"] = load(repeated, connections=c, seconds=args.seconds)
             offset = 0 if c == 1 else len(fresh) // 2  # never the same request twice
             mixes[f"fresh c{c}"] = load(fresh[offset:], connections=c, seconds=args.seconds)
@@ -371,8 +429,10 @@ def main() -> None:
         results["kinds"] = kinds
     finally:
         memory.stop()
-        server.terminate()
-        server.wait()
+        for process in (ceiling, server):
+            if process is not None:
+                process.terminate()
+                process.wait()
     results["server_memory"] = memory.figures()
     results["server_log"] = str(server_log)
     results["index_builds"] = index_builds(server_log)
@@ -393,6 +453,16 @@ def index_builds(server_log: Path) -> list[dict[str, float]]:
     """Each index build the server's workers logged: numbers, seconds and megabytes."""
     found = INDEX_BUILT.findall(server_log.read_text("utf-8", errors="replace"))
     return [{"numbers": int(n), "seconds": float(s), "mb": int(mb)} for n, s, mb in found]
+
+
+def ceiling_used(ceiling: dict[str, Any]) -> str:
+    options = ceiling["uvicorn"]
+    return (
+        f"Ceiling: `{ceiling['app']}`, a Starlette app of one route and no middleware under"
+        f" uvicorn ({ceiling['workers']} workers, {options['http']}, {options['loop']}, as"
+        f" `numbers-api serve`), answering `GET {ceiling['path']}` with the server's first page"
+        f" ({ceiling['page_bytes']:,} bytes)."
+    )
 
 
 def report(results: dict[str, Any]) -> str:
@@ -434,8 +504,10 @@ def report(results: dict[str, Any]) -> str:
         )
         + ".",
         "",
-        "CPU ms/request: processor time per request of the server's processes / PostgreSQL's"
-        " (0 on SQLite, which runs in the server) / wrk.",
+        ceiling_used(results["ceiling"]),
+        "",
+        "CPU ms/request: processor time per request of the server's processes (the ceiling's, for"
+        " the ceiling) / PostgreSQL's (0 on SQLite, which runs in the server) / wrk.",
         "",
         "| run | req/s | of ceiling | p50 ms | p99 ms | p99 / ceiling p99 | non-2xx"
         " | CPU ms/request |",

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -56,6 +57,15 @@ environment:
                             each account it serves, built on a thread while SQL answers;
                             inline: built by the request that needs it; off: SQL only (serve)
 """
+# How `serve` runs uvicorn (the benchmark's ceiling runs it so too). httptools writes each
+# response at once: with h11 a response of a few kilobytes waited for the client's delayed ACK
+# (docs/performance.md). The request log is the app's own.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "http": "httptools",
+    "loop": "uvloop",
+    "log_config": None,
+    "access_log": False,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -305,11 +315,6 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
         host=host,
         port=port,
         workers=workers,
-        # httptools writes each response at once: with h11 a response of a few kilobytes waited
-        # for the client's delayed ACK (docs/performance.md).
-        http="httptools",
-        loop="uvloop",
-        log_config=None,
-        access_log=False,
+        **UVICORN_OPTIONS,
     )
     return 0

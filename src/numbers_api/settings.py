@@ -10,7 +10,6 @@ from numbers_api.store.number_index import IndexMode
 
 DATABASE_URL_VARIABLE = "NUMBERS_API_DATABASE_URL"
 FAULTS_VARIABLE = "NUMBERS_API_FAULTS"
-CEILING_VARIABLE = "NUMBERS_API_BENCH_CEILING"
 INDEX_VARIABLE = "NUMBERS_API_INDEX"
 # Components that NUMBERS_API_FAULTS can make fail (or slow: bulk jobs, CSV downloads), so that
 # clients can test their handling.
@@ -25,7 +24,6 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str
     faults: frozenset[str]
-    bench_ceiling: bool = False  # serve /bench/ceiling, for the benchmark only
     index_mode: IndexMode = IndexMode.BACKGROUND
 
     @classmethod
@@ -52,6 +50,5 @@ class Settings:
             or os.environ.get(DATABASE_URL_VARIABLE)
             or DEFAULT_DATABASE_URL,
             faults=faults,
-            bench_ceiling=os.environ.get(CEILING_VARIABLE) == "1",
             index_mode=index_mode,
         )
