@@ -125,9 +125,10 @@ def parse_timestamp(value: str) -> int:
 def _region_and_type(parsed: phonenumbers.PhoneNumber) -> tuple[str | None, int]:
     """`phonenumbers.region_code_for_number` and `number_type` in one pass; the type is UNKNOWN
     for a number that is not valid. Where a calling code is shared by several regions (+1, +44,
-    +7...), finding the region already works out the number's type in each region tried: asking
-    `number_type` (or `is_valid_number`) after it worked it out again, a sixth of a record's
-    checking. The same steps as phonenumbers' own, in the pinned version (private but stable)."""
+    +7...), finding the region already works out the number's type in each region tried, and
+    asking `number_type` (or `is_valid_number`) afterwards would work it out a second time (what
+    that cost: docs/performance.md). The same steps as phonenumbers' own, in the pinned version
+    (private but stable)."""
     code = parsed.country_code
     regions = None if code is None else COUNTRY_CODE_TO_REGION_CODE.get(code)
     if code is None or not regions:

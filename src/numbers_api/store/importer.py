@@ -82,12 +82,13 @@ _CONNECTION_NAME, _CONNECTION_NAME_FOLDED, _PROFILE_NAME = (
 _NUMBER_WIDTH = len(NUMBER_COLUMNS)
 
 # SQLite's trigger that indexes each new number's digits (FTS5). Fired by one INSERT per row, it
-# makes FTS5 write out a tiny segment per row (a million rows: 76 s instead of 24 s), so it is set
-# aside for the import and each batch's digits are indexed by one statement instead.
+# makes FTS5 write out a tiny segment per row, which slows a large import down badly
+# (docs/performance.md), so it is set aside for the import and each batch's digits are indexed by
+# one statement instead.
 _DIGITS_TRIGGER = "phone_number_digits_insert"
 # The indexes SQLite keeps up to date row by row are set aside too once an import has written more
 # numbers than the table held, and at least this many: building an index at the end, from sorted
-# rows, is much cheaper (a million numbers into an empty table: 51 s instead of 60 s).
+# rows, is cheaper than keeping it up to date row by row (docs/performance.md).
 _REBUILD_FROM = 20_000
 _INDEXED_TABLES = ("phone_numbers", "phone_number_tags")
 # What SQLite says of a row whose id (the table's key) or number is already there.

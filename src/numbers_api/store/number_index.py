@@ -61,8 +61,8 @@ EQUALITY_FIELDS = (
     Field.SOURCE_TYPE,
     Field.MESSAGING_PROFILE_ID,
 )
-# Read in the table's own order (a sequential scan, three times faster than through the order's
-# index) and put in the default order here.
+# Read in the table's own order (a sequential scan, much faster than through the order's index;
+# docs/performance.md) and put in the default order here.
 _COLUMNS = "id, created_at, phone_number, purchased_at, " + ", ".join(
     f.value for f in EQUALITY_FIELDS
 )
@@ -675,8 +675,8 @@ class NumberIndexes:
 
 
 def _release_free_memory() -> None:
-    """glibc keeps the memory a build freed (hundreds of MB at a million numbers) in its arenas;
-    give it back to the system. Elsewhere, nothing to do."""
+    """glibc keeps the memory a build freed in its arenas, where the rest of the system cannot
+    use it (how much: docs/performance.md); give it back. Elsewhere, nothing to do."""
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 

@@ -248,13 +248,12 @@ _BILLING_GROUPS = [
     "FROM phone_numbers WHERE billing_group_id IS NOT NULL",
 ]
 
-# PostgreSQL checks a foreign key with a lookup per row: a quarter of an import's time in its
-# backend (a million numbers: 40 s with these three, 31 s without; docs/performance.md). The
-# application checks every reference it writes instead: an update's connection and messaging
-# profile must be the account's (`missing_association`, `UnknownMessagingProfile`), an import
-# writes the connections and profiles its numbers name before them, and nothing deletes an
-# account, a connection or a profile. SQLite keeps them: there, dropping a constraint means
-# building the table anew.
+# PostgreSQL checks a foreign key with a lookup per row, a large part of an import's time in its
+# backend (docs/performance.md). The application checks every reference it writes instead: an
+# update's connection and messaging profile must be the account's (`missing_association`,
+# `UnknownMessagingProfile`), an import writes the connections and profiles its numbers name
+# before them, and nothing deletes an account, a connection or a profile. SQLite keeps them:
+# there, dropping a constraint means building the table anew.
 _NUMBERS_FOREIGN_KEYS_DROPPED_ON_POSTGRESQL = [
     f"ALTER TABLE phone_numbers DROP CONSTRAINT phone_numbers_{name}_fkey"
     for name in ("account_id", "account_id_connection_id", "account_id_messaging_profile_id")
