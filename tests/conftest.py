@@ -184,8 +184,8 @@ def started(
     app = create_app(Settings(database_url=database_url, faults=faults, index_mode=index_mode))
     with TestClient(app, raise_server_exceptions=False) as client:
         if not runners:
-            client.app.state.api.jobs.stop()  # type: ignore[attr-defined]
-            client.app.state.api.downloads.stop()  # type: ignore[attr-defined]
+            client.app.state.api.worker.jobs.stop()  # type: ignore[attr-defined]
+            client.app.state.api.worker.downloads.stop()  # type: ignore[attr-defined]
         yield ApiClient(client)
 
 

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from numbers_api.domain import PhoneNumber
 from numbers_api.http.bodies import boolean, checked_body, identifier
 from numbers_api.http.errors import error_object, error_response
+from numbers_api.http.handlers import Asked
 from numbers_api.http.phone_number import (
     InvalidBody,
     invalid_id,
@@ -26,7 +27,7 @@ from numbers_api.http.phone_number import (
 from numbers_api.serialisation import encode, phone_number_with_voice_settings
 from numbers_api.store.accounts import Caller
 from numbers_api.store.actions import InAnotherBundle, change_bundle, owned_numbers
-from numbers_api.store.database import Connection, Database
+from numbers_api.store.database import Connection
 from numbers_api.store.emergency import set_emergency
 from numbers_api.store.voice_settings import find_voice_settings
 
@@ -34,22 +35,22 @@ E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 MAX_VERIFIED_NUMBERS = 1000
 
 
-def enable_emergency_endpoint(
-    database: Database, caller: Caller, raw_id: str, body: bytes
-) -> Response:
+def enable_emergency_endpoint(asked: Asked) -> Response:
+    caller = asked.caller
+    raw_id = asked.path()
     number_id = parse_id(raw_id)
     if number_id is None:
         return invalid_id(raw_id)
     try:
         request = checked_body(
-            body,
+            asked.body,
             {"emergency_enabled": boolean, "emergency_address_id": identifier},
             schema="PhoneNumberEnableEmergencyRequest",
             required=("emergency_enabled", "emergency_address_id"),
         )
     except InvalidBody as invalid:
         return invalid.response
-    with database.transaction() as connection:
+    with asked.worker.database.transaction() as connection:
         number = set_emergency(
             connection,
             caller.account_id,
@@ -67,15 +68,15 @@ def _bundle_id(value: Any) -> str | None:
     return None if value is None else identifier(value)
 
 
-def bundle_status_change_endpoint(
-    database: Database, caller: Caller, raw_id: str, body: bytes
-) -> Response:
+def bundle_status_change_endpoint(asked: Asked) -> Response:
+    caller = asked.caller
+    raw_id = asked.path()
     number_id = parse_id(raw_id)
     if number_id is None:
         return invalid_id(raw_id)
     try:
         request = checked_body(
-            body,
+            asked.body,
             {"bundle_id": _bundle_id},
             schema="PhoneNumberBundleStatusChangeRequest",
             required=("bundle_id",),
@@ -84,7 +85,7 @@ def bundle_status_change_endpoint(
         return invalid.response
     bundle_id: str | None = request["bundle_id"]
     try:
-        with database.transaction() as connection:
+        with asked.worker.database.transaction() as connection:
             number = change_bundle(connection, caller.account_id, number_id, bundle_id, now_ms())
             if number is None:
                 return number_not_found(raw_id)
@@ -117,10 +118,11 @@ def _phone_numbers(value: Any) -> str | None:
     return None
 
 
-def verify_ownership_endpoint(database: Database, caller: Caller, body: bytes) -> Response:
+def verify_ownership_endpoint(asked: Asked) -> Response:
+    caller = asked.caller
     try:
         request = checked_body(
-            body,
+            asked.body,
             {"phone_numbers": _phone_numbers},
             schema="PhoneNumberVerifyOwnershipRequest",
             required=("phone_numbers",),
@@ -128,7 +130,7 @@ def verify_ownership_endpoint(database: Database, caller: Caller, body: bytes) -
     except InvalidBody as invalid:
         return invalid.response
     numbers = list(dict.fromkeys(request["phone_numbers"]))  # each once, in the order given
-    with database.snapshot() as connection:
+    with asked.worker.database.snapshot() as connection:
         owned = owned_numbers(connection, caller.account_id, numbers)
     data = {
         "found": [{"id": str(owned[n]), "number_val_e164": n} for n in numbers if n in owned],

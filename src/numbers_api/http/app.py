@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -17,15 +16,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from numbers_api.cache import LruCache
 from numbers_api.exporting.downloads import DownloadRunner
-from numbers_api.http import actions, csv_downloads, jobs, messaging, voice, voicemail
+from numbers_api.http import (
+    actions,
+    csv_downloads,
+    jobs,
+    messaging,
+    phone_number,
+    voice,
+    voicemail,
+)
 from numbers_api.http.errors import (
     authentication_failed,
     method_not_allowed,
     not_found,
     unexpected_error,
 )
+from numbers_api.http.handlers import Asked, Read, Worker, Write
 from numbers_api.http.openapi import served_openapi_document
-from numbers_api.http.phone_number import delete_endpoint, retrieve_endpoint, update_endpoint
 from numbers_api.http.phone_numbers import ListEndpoint, ListView, PhoneNumbersList, ViewList
 from numbers_api.http.slim import SLIM_VIEW
 from numbers_api.jobs.runner import SLOW_JOB_SECONDS, JobRunner
@@ -33,7 +40,7 @@ from numbers_api.logs import configure_logging
 from numbers_api.query.list_query import ListQuery
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import Caller, authentication, current_caller
-from numbers_api.store.database import Connection, Database
+from numbers_api.store.database import Database
 from numbers_api.store.executors import executor_for
 from numbers_api.store.messaging_profiles import MessagingProfileDirectory
 from numbers_api.store.number_index import NumberIndexes
@@ -41,11 +48,10 @@ from numbers_api.store.number_index import NumberIndexes
 log = logging.getLogger("numbers_api.http")
 # Authenticated routes take every method, so that a wrong one is a 405 only after authentication.
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
-# A read answered in a snapshot: given the connection (inside the request's read transaction), the
-# caller at that snapshot's data version, and the request.
-Read = Callable[[Connection, Caller, Request], Response]
 PAGE_CACHE_BYTES = 64 * 1024 * 1024  # per worker process
 COUNT_CACHE_ENTRIES = 100_000
+
+Handler = Read | Write | ListEndpoint
 
 
 def _bearer_key(request: Request) -> str | None:
@@ -53,34 +59,28 @@ def _bearer_key(request: Request) -> str | None:
     return key.strip() if scheme.lower() == "bearer" else None
 
 
-@dataclass(frozen=True, slots=True)
-class Write:
-    """A handler that changes data. It opens its own write transaction; it is given the request's
-    body, read once the caller is known."""
-
-    handle: Callable[[Caller, Request, bytes], Response]
-
-
-Handler = Read | Write | ListEndpoint
-
-
 class Api:
     def __init__(self, settings: Settings) -> None:
-        self.database = Database(settings.database_url)
-        self.executor = executor_for(self.database)
+        database = Database(settings.database_url)
+        self.database = database
+        self.executor = executor_for(database)
         self.profiles = MessagingProfileDirectory(failing="messaging_profiles" in settings.faults)
+        self.worker = Worker(
+            database,
+            self.profiles,
+            LruCache(COUNT_CACHE_ENTRIES),
+            DownloadRunner(
+                database, pause_seconds=2.0 if "slow_csv_downloads" in settings.faults else 0.0
+            ),
+            JobRunner(
+                database, delay_seconds=SLOW_JOB_SECONDS if "slow_jobs" in settings.faults else 0
+            ),
+        )
         self.openapi = served_openapi_document()
         # Whole list responses by (account, data version, path, query string): dashboards and
         # sync jobs ask the same pages over and over, and any write to the account moves it on.
         self.pages: LruCache[bytes] = LruCache(PAGE_CACHE_BYTES, size=len)
-        self.counts: LruCache[int] = LruCache(COUNT_CACHE_ENTRIES)
-        self.indexes = NumberIndexes(self.database, settings.index_mode)
-        self.downloads = DownloadRunner(
-            self.database, pause_seconds=2.0 if "slow_csv_downloads" in settings.faults else 0.0
-        )
-        self.jobs = JobRunner(
-            self.database, delay_seconds=SLOW_JOB_SECONDS if "slow_jobs" in settings.faults else 0
-        )
+        self.indexes = NumberIndexes(database, settings.index_mode)
 
     def endpoint(self, **handlers: Handler) -> Callable[[Request], Awaitable[Response]]:
         """An authenticated endpoint: 401 before anything else, then 404, 405 or the method's
@@ -104,7 +104,9 @@ class Api:
             return method_not_allowed(request.method, list(handlers))
         if isinstance(handler, Write):
             body = await executor.on_loop(request.body())
-            return await executor.blocking(handler.handle, caller, request, body)
+            return await executor.blocking(
+                handler.handle, Asked(self.worker, caller, request, body)
+            )
         if not isinstance(handler, ListEndpoint):
             return await executor.blocking(self._in_snapshot, handler, caller, request)
         page = self.pages.get(self._page_key(caller, request))
@@ -122,7 +124,8 @@ class Api:
 
     def _in_snapshot(self, read: Read, caller: Caller, request: Request) -> Response:
         with self.database.snapshot() as connection:  # one snapshot for every read of a request
-            return read(connection, current_caller(connection, caller), request)
+            asked = Asked(self.worker, current_caller(connection, caller), request)
+            return read(connection, asked)
 
     def _list_in_snapshot(
         self, endpoint: ListEndpoint, caller: Caller, query: ListQuery
@@ -143,130 +146,6 @@ class Api:
         if response.status_code == 200 and not self.profiles.failing:
             self.pages.put(self._page_key(caller, request), bytes(response.body))
         return response
-
-    def phone_numbers_list(self) -> PhoneNumbersList:
-        return PhoneNumbersList(self.database.dialect, self.profiles, self.counts)
-
-    def list_view(self, view: ListView) -> ViewList:
-        return ViewList(view, self.database.dialect, self.counts)
-
-    def retrieve_voice_settings(
-        self, connection: Connection, caller: Caller, request: Request
-    ) -> Response:
-        return voice.retrieve_endpoint(connection, caller, request.path_params["id"])
-
-    def update_voice_settings(self, caller: Caller, request: Request, body: bytes) -> Response:
-        return voice.update_endpoint(self.database, caller, request.path_params["id"], body)
-
-    def retrieve_phone_number(
-        self, connection: Connection, caller: Caller, request: Request
-    ) -> Response:
-        return retrieve_endpoint(connection, caller, request.path_params["id"], self.profiles)
-
-    def update_phone_number(self, caller: Caller, request: Request, body: bytes) -> Response:
-        return update_endpoint(
-            self.database, caller, request.path_params["id"], body, self.profiles
-        )
-
-    def delete_phone_number(self, caller: Caller, request: Request, body: bytes) -> Response:
-        return delete_endpoint(self.database, caller, request.path_params["id"], self.profiles)
-
-    def retrieve_messaging_settings(
-        self, connection: Connection, caller: Caller, request: Request
-    ) -> Response:
-        return messaging.retrieve_endpoint(connection, caller, request.path_params["id"])
-
-    def update_messaging_settings(self, caller: Caller, request: Request, body: bytes) -> Response:
-        return messaging.update_endpoint(
-            self.database, caller, request.path_params["id"], body, self.profiles
-        )
-
-    def enable_emergency(self, caller: Caller, request: Request, body: bytes) -> Response:
-        return actions.enable_emergency_endpoint(
-            self.database, caller, request.path_params["id"], body
-        )
-
-    def change_bundle_status(self, caller: Caller, request: Request, body: bytes) -> Response:
-        return actions.bundle_status_change_endpoint(
-            self.database, caller, request.path_params["id"], body
-        )
-
-    def verify_ownership(self, caller: Caller, request: Request, body: bytes) -> Response:
-        return actions.verify_ownership_endpoint(self.database, caller, body)
-
-    def retrieve_voicemail(
-        self, connection: Connection, caller: Caller, request: Request
-    ) -> Response:
-        return voicemail.retrieve_endpoint(
-            connection, caller, request.path_params["phone_number_id"]
-        )
-
-    def create_voicemail(self, caller: Caller, request: Request, body: bytes) -> Response:
-        return voicemail.create_endpoint(
-            self.database, caller, request.path_params["phone_number_id"], body
-        )
-
-    def update_voicemail(self, caller: Caller, request: Request, body: bytes) -> Response:
-        return voicemail.update_endpoint(
-            self.database, caller, request.path_params["phone_number_id"], body
-        )
-
-    def create_csv_download(self, caller: Caller, request: Request, body: bytes) -> Response:
-        return csv_downloads.create_endpoint(
-            self.database,
-            caller,
-            request.scope["query_string"].decode("latin-1"),
-            str(request.base_url),
-            self.downloads.wake,
-        )
-
-    def list_csv_downloads(
-        self, connection: Connection, caller: Caller, request: Request
-    ) -> Response:
-        return csv_downloads.list_endpoint(
-            connection,
-            caller,
-            request.scope["query_string"].decode("latin-1"),
-            str(request.base_url),
-        )
-
-    def retrieve_csv_download(
-        self, connection: Connection, caller: Caller, request: Request
-    ) -> Response:
-        return csv_downloads.retrieve_endpoint(
-            connection, caller, request.path_params["id"], str(request.base_url)
-        )
-
-    def csv_download_file(
-        self, connection: Connection, caller: Caller, request: Request
-    ) -> Response:
-        return csv_downloads.file_endpoint(
-            connection, caller, request.path_params["id"], self.database
-        )
-
-    def create_delete_job(self, caller: Caller, request: Request, body: bytes) -> Response:
-        return self._started(jobs.delete_job_endpoint(self.database, caller, body))
-
-    def create_update_job(self, caller: Caller, request: Request, body: bytes) -> Response:
-        query_string = request.scope["query_string"].decode("latin-1")
-        return self._started(
-            jobs.update_job_endpoint(self.database, caller, query_string, body, self.counts)
-        )
-
-    def create_emergency_job(self, caller: Caller, request: Request, body: bytes) -> Response:
-        return self._started(jobs.emergency_job_endpoint(self.database, caller, body))
-
-    def _started(self, response: Response) -> Response:
-        if response.status_code == 202:  # a job was made: this worker's runner takes it at once
-            self.jobs.wake()
-        return response
-
-    def list_jobs(self, connection: Connection, caller: Caller, request: Request) -> Response:
-        query_string = request.scope["query_string"].decode("latin-1")
-        return jobs.list_jobs_endpoint(connection, caller, query_string)
-
-    def retrieve_job(self, connection: Connection, caller: Caller, request: Request) -> Response:
-        return jobs.retrieve_job_endpoint(connection, caller, request.path_params["id"])
 
     async def openapi_document(self, request: Request) -> Response:
         return Response(self.openapi, media_type="application/json")
@@ -315,134 +194,85 @@ class RequestLog:
 
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    api: Api = app.state.api
-    api.downloads.start()
-    api.jobs.start()
+    worker: Worker = app.state.api.worker
+    worker.downloads.start()
+    worker.jobs.start()
     try:
         yield
     finally:
-        api.executor.close()
+        app.state.api.executor.close()
         # Off the event loop: stopping waits for the runner to give its download back.
-        await anyio.to_thread.run_sync(api.downloads.stop)
-        await anyio.to_thread.run_sync(api.jobs.stop)  # it lets go of an unfinished job
+        await anyio.to_thread.run_sync(worker.downloads.stop)
+        await anyio.to_thread.run_sync(worker.jobs.stop)  # it lets go of an unfinished job
 
 
 def create_app(settings: Settings) -> Starlette:
     api = Api(settings)
+    dialect, counts = api.database.dialect, api.worker.counts
+
+    def route(path: str, **handlers: Handler) -> Route:
+        return Route(path, api.endpoint(**handlers), methods=EVERY_METHOD)
+
+    def view(view: ListView) -> ViewList:
+        return ViewList(view, dialect, counts)
+
+    numbers = "/v2/phone_numbers"
+    # A fixed path before the {id} route that would take it for an id; the job types before
+    # jobs/{id}.
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/v2/openapi.json", api.openapi_document, methods=["GET"]),
-        Route(
-            "/v2/phone_numbers",
-            api.endpoint(GET=api.phone_numbers_list()),
-            methods=EVERY_METHOD,
+        route(numbers, GET=PhoneNumbersList(dialect, api.profiles, counts)),
+        route(f"{numbers}/slim", GET=view(SLIM_VIEW)),
+        route(f"{numbers}/voice", GET=view(voice.VOICE_VIEW)),
+        route(f"{numbers}/messaging", GET=view(messaging.MESSAGING_VIEW)),
+        route(f"{numbers}/jobs", GET=jobs.list_jobs_endpoint),
+        route(f"{numbers}/jobs/delete_phone_numbers", POST=Write(jobs.delete_job_endpoint)),
+        route(f"{numbers}/jobs/update_phone_numbers", POST=Write(jobs.update_job_endpoint)),
+        route(f"{numbers}/jobs/update_emergency_settings", POST=Write(jobs.emergency_job_endpoint)),
+        route(f"{numbers}/jobs/{{id}}", GET=jobs.retrieve_job_endpoint),
+        route(
+            f"{numbers}/csv_downloads",
+            GET=csv_downloads.list_endpoint,
+            POST=Write(csv_downloads.create_endpoint),
         ),
-        # Before /v2/phone_numbers/{id}, which would take `slim` or `voice` for an id.
-        Route(
-            "/v2/phone_numbers/slim",
-            api.endpoint(GET=api.list_view(SLIM_VIEW)),
-            methods=EVERY_METHOD,
+        route(f"{numbers}/csv_downloads/{{id}}", GET=csv_downloads.retrieve_endpoint),
+        route(f"{numbers}/csv_downloads/{{id}}/file", GET=csv_downloads.file_endpoint),
+        route(
+            f"{numbers}/actions/verify_ownership",
+            POST=Write(actions.verify_ownership_endpoint),
         ),
-        Route(
-            "/v2/phone_numbers/voice",
-            api.endpoint(GET=api.list_view(voice.VOICE_VIEW)),
-            methods=EVERY_METHOD,
+        route(
+            f"{numbers}/{{id}}",
+            GET=phone_number.retrieve_endpoint,
+            PATCH=Write(phone_number.update_endpoint),
+            DELETE=Write(phone_number.delete_endpoint),
         ),
-        Route(
-            "/v2/phone_numbers/{id}/voice",
-            api.endpoint(GET=api.retrieve_voice_settings, PATCH=Write(api.update_voice_settings)),
-            methods=EVERY_METHOD,
+        route(
+            f"{numbers}/{{id}}/voice",
+            GET=voice.retrieve_endpoint,
+            PATCH=Write(voice.update_endpoint),
         ),
-        # Before /v2/phone_numbers/{id}, which would take `jobs` for an id; the job types before
-        # /v2/phone_numbers/jobs/{id}.
-        Route(
-            "/v2/phone_numbers/jobs",
-            api.endpoint(GET=api.list_jobs),
-            methods=EVERY_METHOD,
+        route(
+            f"{numbers}/{{id}}/messaging",
+            GET=messaging.retrieve_endpoint,
+            PATCH=Write(messaging.update_endpoint),
         ),
-        Route(
-            "/v2/phone_numbers/jobs/delete_phone_numbers",
-            api.endpoint(POST=Write(api.create_delete_job)),
-            methods=EVERY_METHOD,
+        route(
+            f"{numbers}/{{id}}/actions/enable_emergency",
+            POST=Write(actions.enable_emergency_endpoint),
         ),
-        Route(
-            "/v2/phone_numbers/jobs/update_phone_numbers",
-            api.endpoint(POST=Write(api.create_update_job)),
-            methods=EVERY_METHOD,
+        route(
+            f"{numbers}/{{id}}/actions/bundle_status_change",
+            PATCH=Write(actions.bundle_status_change_endpoint),
         ),
-        Route(
-            "/v2/phone_numbers/jobs/update_emergency_settings",
-            api.endpoint(POST=Write(api.create_emergency_job)),
-            methods=EVERY_METHOD,
+        route(
+            f"{numbers}/{{phone_number_id}}/voicemail",
+            GET=voicemail.retrieve_endpoint,
+            POST=Write(voicemail.create_endpoint),
+            PATCH=Write(voicemail.update_endpoint),
         ),
-        Route(
-            "/v2/phone_numbers/jobs/{id}",
-            api.endpoint(GET=api.retrieve_job),
-            methods=EVERY_METHOD,
-        ),
-        # Before /v2/phone_numbers/{id}, which would take `csv_downloads` for an id.
-        Route(
-            "/v2/phone_numbers/csv_downloads",
-            api.endpoint(GET=api.list_csv_downloads, POST=Write(api.create_csv_download)),
-            methods=EVERY_METHOD,
-        ),
-        Route(
-            "/v2/phone_numbers/csv_downloads/{id}",
-            api.endpoint(GET=api.retrieve_csv_download),
-            methods=EVERY_METHOD,
-        ),
-        Route(
-            "/v2/phone_numbers/csv_downloads/{id}/file",
-            api.endpoint(GET=api.csv_download_file),
-            methods=EVERY_METHOD,
-        ),
-        # Before /v2/phone_numbers/{id}, which would take `messaging` for an id.
-        Route(
-            "/v2/phone_numbers/messaging",
-            api.endpoint(GET=api.list_view(messaging.MESSAGING_VIEW)),
-            methods=EVERY_METHOD,
-        ),
-        Route(
-            "/v2/phone_numbers/{id}/messaging",
-            api.endpoint(
-                GET=api.retrieve_messaging_settings, PATCH=Write(api.update_messaging_settings)
-            ),
-            methods=EVERY_METHOD,
-        ),
-        Route(
-            "/v2/phone_numbers/{id}",
-            api.endpoint(
-                GET=api.retrieve_phone_number,
-                PATCH=Write(api.update_phone_number),
-                DELETE=Write(api.delete_phone_number),
-            ),
-            methods=EVERY_METHOD,
-        ),
-        Route(
-            "/v2/phone_numbers/actions/verify_ownership",
-            api.endpoint(POST=Write(api.verify_ownership)),
-            methods=EVERY_METHOD,
-        ),
-        Route(
-            "/v2/phone_numbers/{id}/actions/enable_emergency",
-            api.endpoint(POST=Write(api.enable_emergency)),
-            methods=EVERY_METHOD,
-        ),
-        Route(
-            "/v2/phone_numbers/{id}/actions/bundle_status_change",
-            api.endpoint(PATCH=Write(api.change_bundle_status)),
-            methods=EVERY_METHOD,
-        ),
-        Route(
-            "/v2/phone_numbers/{phone_number_id}/voicemail",
-            api.endpoint(
-                GET=api.retrieve_voicemail,
-                POST=Write(api.create_voicemail),
-                PATCH=Write(api.update_voicemail),
-            ),
-            methods=EVERY_METHOD,
-        ),
-        Route("/v2/{rest:path}", api.endpoint(), methods=EVERY_METHOD),
+        route("/v2/{rest:path}"),
         Route("/{rest:path}", unknown_path, methods=EVERY_METHOD),
     ]
     app = Starlette(

@@ -8,12 +8,13 @@ account's download answers exactly as one that does not exist: 404.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.responses import Response, StreamingResponse
 
 from numbers_api.http.errors import bad_request, error_object, error_response
+from numbers_api.http.handlers import Asked
 from numbers_api.http.phone_number import now_ms
 from numbers_api.query.csv_download_query import parse_csv_download_query, parse_page_query
 from numbers_api.query.errors import InvalidQuery
@@ -35,15 +36,11 @@ ID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 PATH = "v2/phone_numbers/csv_downloads"
 
 
-def create_endpoint(
-    database: Database,
-    caller: Caller,
-    query_string: str,
-    base_url: str,
-    on_created: Callable[[], None],
-) -> Response:
+def create_endpoint(asked: Asked) -> Response:
+    """The download, made pending; this worker's runner is woken to take it."""
+    caller = asked.caller
     try:
-        query = parse_csv_download_query(query_string)
+        query = parse_csv_download_query(asked.query_string)
     except InvalidQuery as invalid:
         return bad_request(invalid.errors)
     if query.include_managed_accounts:
@@ -59,7 +56,7 @@ def create_endpoint(
                 )
             ],
         )
-    with database.transaction() as connection:
+    with asked.worker.database.transaction() as connection:
         download = create_download(
             connection,
             caller.account_id,
@@ -67,39 +64,38 @@ def create_endpoint(
             query.filters,
             now_ms(),
         )
-    on_created()
-    return _response({"data": [download_object(download, base_url)]})
+    asked.worker.downloads.wake()
+    return _response({"data": [download_object(download, asked.base_url)]})
 
 
-def list_endpoint(
-    connection: Connection, caller: Caller, query_string: str, base_url: str
-) -> Response:
+def list_endpoint(connection: Connection, asked: Asked) -> Response:
+    caller = asked.caller
     try:
-        page = parse_page_query(query_string)
+        page = parse_page_query(asked.query_string)
     except InvalidQuery as invalid:
         return bad_request(invalid.errors)
     total, downloads = list_downloads(connection, caller.account_id, page.offset, page.size)
     return _response(
         {
-            "data": [download_object(download, base_url) for download in downloads],
+            "data": [download_object(download, asked.base_url) for download in downloads],
             "meta": pagination_meta(page.number, page.size, total),
         }
     )
 
 
-def retrieve_endpoint(
-    connection: Connection, caller: Caller, raw_id: str, base_url: str
-) -> Response:
+def retrieve_endpoint(connection: Connection, asked: Asked) -> Response:
+    caller = asked.caller
+    raw_id = asked.path()
     found = _find(connection, caller, raw_id)
     if isinstance(found, Response):
         return found
-    return _response({"data": [download_object(found, base_url)]})
+    return _response({"data": [download_object(found, asked.base_url)]})
 
 
-def file_endpoint(
-    connection: Connection, caller: Caller, raw_id: str, database: Database
-) -> Response:
+def file_endpoint(connection: Connection, asked: Asked) -> Response:
     """The CSV file, streamed part by part as stored; 404 until the download is complete."""
+    caller = asked.caller
+    raw_id = asked.path()
     found = _find(connection, caller, raw_id)
     if isinstance(found, Response):
         return found
@@ -115,7 +111,7 @@ def file_endpoint(
             ],
         )
     return StreamingResponse(
-        _parts(database, found.id, found.size),
+        _parts(asked.worker.database, found.id, found.size),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Length": str(found.size),

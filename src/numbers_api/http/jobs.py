@@ -17,6 +17,7 @@ from starlette.responses import Response
 from numbers_api.cache import LruCache
 from numbers_api.http.bodies import boolean, checked_body, identifier
 from numbers_api.http.errors import bad_request, error_object, error_response
+from numbers_api.http.handlers import Asked
 from numbers_api.http.phone_number import (
     InvalidBody,
     invalid_fields,
@@ -34,7 +35,7 @@ from numbers_api.query.job_query import parse_job_list_query, parse_update_job_f
 from numbers_api.query.list_query import DEFAULT_ORDER, ListQuery, Page
 from numbers_api.serialisation import encode, format_timestamp, pagination_meta
 from numbers_api.store.accounts import Caller, current_caller
-from numbers_api.store.database import Connection, Database
+from numbers_api.store.database import Connection
 from numbers_api.store.jobs import (
     FAILED,
     SUCCESSFUL,
@@ -65,23 +66,23 @@ UPDATE_SCHEMA = "PhoneNumbersJobUpdatePhoneNumbersRequest"
 EMERGENCY_SCHEMA = "PhoneNumbersJobUpdateEmergencySettingsRequest"
 
 
-def delete_job_endpoint(database: Database, caller: Caller, body: bytes) -> Response:
+def delete_job_endpoint(asked: Asked) -> Response:
     try:
         document = checked_body(
-            body,
+            asked.body,
             {"phone_numbers": _phone_numbers_problem},
             schema=DELETE_SCHEMA,
             required=("phone_numbers",),
         )
     except InvalidBody as invalid:
         return invalid.response
-    return _create(database, caller, "delete_phone_numbers", {}, _targets(document))
+    return _create(asked, "delete_phone_numbers", {}, _targets(document))
 
 
-def emergency_job_endpoint(database: Database, caller: Caller, body: bytes) -> Response:
+def emergency_job_endpoint(asked: Asked) -> Response:
     try:
         document = checked_body(
-            body,
+            asked.body,
             {
                 "phone_numbers": _phone_numbers_problem,
                 "emergency_enabled": boolean,
@@ -102,31 +103,21 @@ def emergency_job_endpoint(database: Database, caller: Caller, body: bytes) -> R
     if problem is not None:
         return invalid_fields([("/emergency_address_id", problem)])
     parameters = {"emergency_enabled": enabled, "emergency_address_id": address}
-    return _create(database, caller, "update_emergency_settings", parameters, _targets(document))
+    return _create(asked, "update_emergency_settings", parameters, _targets(document))
 
 
-def update_job_endpoint(
-    database: Database, caller: Caller, query_string: str, body: bytes, counts: LruCache[int]
-) -> Response:
+def update_job_endpoint(asked: Asked) -> Response:
     """By the numbers given, or by every number (up to MAX_NUMBERS, in the list's default
     order) that the `filter[...]` parameters select."""
     try:
-        conditions = parse_update_job_filters(query_string)
+        conditions = parse_update_job_filters(asked.query_string)
     except InvalidQuery as invalid:
         return bad_request(invalid.errors)
     try:
-        changes, targets = _parse_update_job(body, filtered=conditions is not None)
+        changes, targets = _parse_update_job(asked.body, filtered=conditions is not None)
     except InvalidBody as invalid:
         return invalid.response
-    return _create(
-        database,
-        caller,
-        "update_phone_numbers",
-        changes,
-        targets,
-        conditions=conditions,
-        counts=counts,
-    )
+    return _create(asked, "update_phone_numbers", changes, targets, conditions=conditions)
 
 
 def _parse_update_job(body: bytes, *, filtered: bool) -> tuple[dict[str, Any], list[Target]]:
@@ -216,16 +207,16 @@ def _targets(document: Mapping[str, Any]) -> list[Target]:
 
 
 def _create(
-    database: Database,
-    caller: Caller,
+    asked: Asked,
     job_type: str,
     parameters: dict[str, Any],
     targets: list[Target],
     *,
     conditions: tuple[Condition, ...] | None = None,
-    counts: LruCache[int] | None = None,
 ) -> Response:
-    with database.transaction() as connection:
+    """The job, made pending (202); this worker's runner is woken to take it at once."""
+    caller = asked.caller
+    with asked.worker.database.transaction() as connection:
         limit = OPEN_JOB_LIMITS[job_type]
         if open_jobs(connection, caller.account_id, job_type) >= limit:
             return invalid_fields(
@@ -237,8 +228,7 @@ def _create(
             if missing is not None:
                 return missing_association_error(missing, prefix)
         if conditions is not None:
-            assert counts is not None
-            targets = _selected(connection, caller, conditions, counts)
+            targets = _selected(connection, caller, conditions, asked.worker.counts)
             if not targets:
                 return invalid_fields(
                     [("/phone_numbers", "No phone number of this account matches the filter.")]
@@ -251,7 +241,8 @@ def _create(
             targets=targets,
             now_ms=now_ms(),
         )
-        return _job_response(job, 202)
+    asked.worker.jobs.wake()
+    return _job_response(job, 202)
 
 
 def _selected(
@@ -270,7 +261,9 @@ def _selected(
     return [Target(str(number.id), id=number.id) for number in result.numbers]
 
 
-def retrieve_job_endpoint(connection: Connection, caller: Caller, raw_id: str) -> Response:
+def retrieve_job_endpoint(connection: Connection, asked: Asked) -> Response:
+    caller = asked.caller
+    raw_id = asked.path()
     job_id = raw_id.lower()
     if JOB_ID.fullmatch(job_id) is None:
         return error_response(
@@ -292,9 +285,10 @@ def retrieve_job_endpoint(connection: Connection, caller: Caller, raw_id: str) -
     return _job_response(job, 200)
 
 
-def list_jobs_endpoint(connection: Connection, caller: Caller, query_string: str) -> Response:
+def list_jobs_endpoint(connection: Connection, asked: Asked) -> Response:
+    caller = asked.caller
     try:
-        query = parse_job_list_query(query_string)
+        query = parse_job_list_query(asked.query_string)
     except InvalidQuery as invalid:
         return bad_request(invalid.errors)
     total, jobs = list_jobs(connection, caller.account_id, query)

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from numbers_api.domain import TEXT_RULE, MessagingSettings, PhoneNumber, is_text
 from numbers_api.http.bodies import Check, checked_body
 from numbers_api.http.errors import PROFILE_ERROR_TITLE, error_object, error_response
+from numbers_api.http.handlers import Asked
 from numbers_api.http.phone_number import (
     InvalidBody,
     invalid_id,
@@ -27,9 +28,8 @@ from numbers_api.query.filters import MESSAGING_FILTERS
 from numbers_api.query.list_query import MESSAGING_SORTS, ListQuery
 from numbers_api.serialisation import encode, phone_number_with_messaging_settings
 from numbers_api.store.accounts import Caller
-from numbers_api.store.database import Connection, Database
+from numbers_api.store.database import Connection
 from numbers_api.store.messaging_profiles import (
-    MessagingProfileDirectory,
     MessagingProfilesUnavailable,
 )
 from numbers_api.store.messaging_settings import (
@@ -66,7 +66,9 @@ def _items(
 MESSAGING_VIEW = ListView(MESSAGING_FILTERS, items_with_settings=_items, sorts=MESSAGING_SORTS)
 
 
-def retrieve_endpoint(connection: Connection, caller: Caller, raw_id: str) -> Response:
+def retrieve_endpoint(connection: Connection, asked: Asked) -> Response:
+    caller = asked.caller
+    raw_id = asked.path()
     number_id = parse_id(raw_id)
     if number_id is None:
         return invalid_id(raw_id)
@@ -74,22 +76,19 @@ def retrieve_endpoint(connection: Connection, caller: Caller, raw_id: str) -> Re
     return number_not_found(raw_id) if settings is None else _settings_response(settings)
 
 
-def update_endpoint(
-    database: Database,
-    caller: Caller,
-    raw_id: str,
-    body: bytes,
-    profiles: MessagingProfileDirectory,
-) -> Response:
+def update_endpoint(asked: Asked) -> Response:
+    caller = asked.caller
+    raw_id = asked.path()
+    profiles = asked.worker.profiles
     number_id = parse_id(raw_id)
     if number_id is None:
         return invalid_id(raw_id)
     try:
-        changes = parse_messaging_update(body)
+        changes = parse_messaging_update(asked.body)
     except InvalidBody as invalid:
         return invalid.response
     try:
-        with database.transaction() as connection:
+        with asked.worker.database.transaction() as connection:
             settings = update_messaging_settings(
                 connection, caller.account_id, number_id, changes, now_ms(), profiles=profiles
             )

@@ -21,9 +21,10 @@ from numbers_api.domain import (
     is_text,
 )
 from numbers_api.http.errors import error_object, error_response, profiles_left_out
+from numbers_api.http.handlers import Asked
 from numbers_api.serialisation import encode, phone_number_detailed
 from numbers_api.store.accounts import Caller
-from numbers_api.store.database import Connection, Database
+from numbers_api.store.database import Connection
 from numbers_api.store.messaging_profiles import (
     MessagingProfileDirectory,
     MessagingProfilesUnavailable,
@@ -57,38 +58,34 @@ class InvalidBody(Exception):
         self.response = response
 
 
-def retrieve_endpoint(
-    connection: Connection, caller: Caller, raw_id: str, profiles: MessagingProfileDirectory
-) -> Response:
+def retrieve_endpoint(connection: Connection, asked: Asked) -> Response:
+    caller = asked.caller
+    raw_id = asked.path()
     number_id = parse_id(raw_id)
     if number_id is None:
         return invalid_id(raw_id)
     number = find_number(connection, caller.account_id, number_id)
     if number is None:
         return number_not_found(raw_id)
-    return number_response(connection, caller, number, profiles)
+    return number_response(connection, caller, number, asked.worker.profiles)
 
 
-def update_endpoint(
-    database: Database,
-    caller: Caller,
-    raw_id: str,
-    body: bytes,
-    profiles: MessagingProfileDirectory,
-) -> Response:
+def update_endpoint(asked: Asked) -> Response:
+    caller = asked.caller
+    raw_id = asked.path()
     number_id = parse_id(raw_id)
     if number_id is None:
         return invalid_id(raw_id)
     try:
-        changes = parse_update(body)
+        changes = parse_update(asked.body)
     except InvalidBody as invalid:
         return invalid.response
     try:
-        with database.transaction() as connection:
+        with asked.worker.database.transaction() as connection:
             number = update_number(connection, caller.account_id, number_id, changes, now_ms())
             if number is None:
                 return number_not_found(raw_id)
-            return number_response(connection, caller, number, profiles)
+            return number_response(connection, caller, number, asked.worker.profiles)
     except MissingAssociation as missing:
         return missing_association_error(missing)
 
@@ -109,18 +106,20 @@ def missing_association_error(missing: MissingAssociation, prefix: str = "") -> 
     )
 
 
-def delete_endpoint(
-    database: Database, caller: Caller, raw_id: str, profiles: MessagingProfileDirectory
-) -> Response:
+def delete_endpoint(asked: Asked) -> Response:
+    caller = asked.caller
+    raw_id = asked.path()
     number_id = parse_id(raw_id)
     if number_id is None:
         return invalid_id(raw_id)
     try:
-        with database.transaction() as connection:
+        with asked.worker.database.transaction() as connection:
             number = delete_number(connection, caller.account_id, number_id, now_ms())
             if number is None:
                 return number_not_found(raw_id)
-            return number_response(connection, caller, number, profiles, as_deleted=True)
+            return number_response(
+                connection, caller, number, asked.worker.profiles, as_deleted=True
+            )
     except DeletionLocked:
         return error_response(
             422,

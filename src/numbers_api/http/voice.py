@@ -14,6 +14,7 @@ from typing import Any
 from starlette.responses import Response
 
 from numbers_api.domain import TEXT_RULE, VOICE_SETTINGS, PhoneNumber, VoiceSetting, is_text
+from numbers_api.http.handlers import Asked
 from numbers_api.http.phone_number import (
     InvalidBody,
     invalid_fields,
@@ -30,7 +31,7 @@ from numbers_api.query.filters import VOICE_FILTERS
 from numbers_api.query.list_query import ListQuery
 from numbers_api.serialisation import encode, phone_number_with_voice_settings
 from numbers_api.store.accounts import Caller
-from numbers_api.store.database import Connection, Database
+from numbers_api.store.database import Connection
 from numbers_api.store.phone_number import MissingAssociation, find_number
 from numbers_api.store.voice_settings import (
     CnamListingWithoutDetails,
@@ -61,7 +62,9 @@ def _items(
 VOICE_VIEW = ListView(VOICE_FILTERS, items_with_settings=_items)
 
 
-def retrieve_endpoint(connection: Connection, caller: Caller, raw_id: str) -> Response:
+def retrieve_endpoint(connection: Connection, asked: Asked) -> Response:
+    caller = asked.caller
+    raw_id = asked.path()
     number_id = parse_id(raw_id)
     if number_id is None:
         return invalid_id(raw_id)
@@ -71,16 +74,18 @@ def retrieve_endpoint(connection: Connection, caller: Caller, raw_id: str) -> Re
     return _voice_response(connection, caller, number)
 
 
-def update_endpoint(database: Database, caller: Caller, raw_id: str, body: bytes) -> Response:
+def update_endpoint(asked: Asked) -> Response:
+    caller = asked.caller
+    raw_id = asked.path()
     number_id = parse_id(raw_id)
     if number_id is None:
         return invalid_id(raw_id)
     try:
-        changes = parse_voice_update(body)
+        changes = parse_voice_update(asked.body)
     except InvalidBody as invalid:
         return invalid.response
     try:
-        with database.transaction() as connection:
+        with asked.worker.database.transaction() as connection:
             number = update_voice_settings(
                 connection, caller.account_id, number_id, changes, now_ms()
             )

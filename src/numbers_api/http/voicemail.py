@@ -15,10 +15,10 @@ from starlette.responses import Response
 
 from numbers_api.http.bodies import Check, boolean, checked_body
 from numbers_api.http.errors import error_object, error_response
+from numbers_api.http.handlers import Asked
 from numbers_api.http.phone_number import InvalidBody, invalid_id, number_not_found, parse_id
 from numbers_api.serialisation import encode
-from numbers_api.store.accounts import Caller
-from numbers_api.store.database import Connection, Database
+from numbers_api.store.database import Connection
 from numbers_api.store.voicemail import (
     NoSuchNumber,
     Voicemail,
@@ -48,7 +48,9 @@ def _greeting(value: Any) -> str | None:
 CHECKS: dict[str, Check] = {"enabled": boolean, "pin": _pin, "greeting": _greeting}
 
 
-def retrieve_endpoint(connection: Connection, caller: Caller, raw_id: str) -> Response:
+def retrieve_endpoint(connection: Connection, asked: Asked) -> Response:
+    caller = asked.caller
+    raw_id = asked.path(PARAMETER)
     number_id = parse_id(raw_id)
     if number_id is None:
         return invalid_id(raw_id, parameter=PARAMETER)
@@ -59,28 +61,25 @@ def retrieve_endpoint(connection: Connection, caller: Caller, raw_id: str) -> Re
     return _no_voicemail(raw_id) if voicemail is None else _voicemail_response(voicemail)
 
 
-def create_endpoint(database: Database, caller: Caller, raw_id: str, body: bytes) -> Response:
-    return _write(database, caller, raw_id, body, create_voicemail)
+def create_endpoint(asked: Asked) -> Response:
+    return _write(asked, create_voicemail)
 
 
-def update_endpoint(database: Database, caller: Caller, raw_id: str, body: bytes) -> Response:
-    return _write(database, caller, raw_id, body, update_voicemail)
+def update_endpoint(asked: Asked) -> Response:
+    return _write(asked, update_voicemail)
 
 
 def _write(
-    database: Database,
-    caller: Caller,
-    raw_id: str,
-    body: bytes,
-    write: Callable[[Connection, int, int, VoicemailFields], Voicemail | None],
+    asked: Asked, write: Callable[[Connection, int, int, VoicemailFields], Voicemail | None]
 ) -> Response:
+    caller, raw_id = asked.caller, asked.path(PARAMETER)
     number_id = parse_id(raw_id)
     if number_id is None:
         return invalid_id(raw_id, status=BAD_REQUEST_STATUS, parameter=PARAMETER)
     try:
         fields = VoicemailFields(
             **checked_body(
-                body,
+                asked.body,
                 CHECKS,
                 schema="VoicemailRequest",
                 invalid_json_status=BAD_REQUEST_STATUS,
@@ -89,7 +88,7 @@ def _write(
     except InvalidBody as invalid:
         return invalid.response
     try:
-        with database.transaction() as connection:
+        with asked.worker.database.transaction() as connection:
             voicemail = write(connection, caller.account_id, number_id, fields)
     except NoSuchNumber:
         return number_not_found(raw_id)
