@@ -158,7 +158,7 @@ def test_on_postgresql_a_snapshot_and_a_write_are_each_handed_to_a_request_threa
     assert served.get(f"{LIST}/{number}", key).status_code == 200
     assert handed == ["_in_snapshot"]
     assert served.request("PATCH", f"{LIST}/{number}", key, json={"tags": []}).status_code == 200
-    assert handed == ["_in_snapshot", "update_phone_number"]
+    assert handed == ["_in_snapshot", "update_endpoint"]
 
 
 def test_a_write_shows_in_the_next_list(served: ApiClient, key: str) -> None:
