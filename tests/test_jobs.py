@@ -11,21 +11,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
-from numbers_api.http.app import create_app
 from numbers_api.jobs.runner import JobRunner
-from numbers_api.settings import Settings
 from numbers_api.store.accounts import account_id, data_version
 from numbers_api.store.database import Database
 from numbers_api.store.jobs import Target, claim_job, create_job, renew_claim
 from numbers_api.store.number_index import IndexMode
-from tests.conftest import ApiClient, make_client
+from tests.conftest import ApiClient, make_client, started
 from tests.support.factories import Inventory, number_record
 
 JOBS = "/v2/phone_numbers/jobs"
@@ -35,18 +31,6 @@ LOCKED = "1004"
 THEIRS = "2001"
 THEIRS_E164 = "+19705550123"
 CONNECTION = "c1"
-
-
-@contextmanager
-def started(
-    database_url: str,
-    faults: frozenset[str] = frozenset(),
-    index_mode: IndexMode = IndexMode.INLINE,
-) -> Iterator[ApiClient]:
-    """The app with its lifespan running (and so its job runner)."""
-    app = create_app(Settings(database_url=database_url, faults=faults, index_mode=index_mode))
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield ApiClient(client)
 
 
 @pytest.fixture

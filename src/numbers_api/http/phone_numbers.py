@@ -64,10 +64,6 @@ class ListEndpoint(ABC):
         is the account's at that version, or None."""
 
 
-def _answers(index: AccountIndex | None, query: ListQuery) -> bool:
-    return index is not None and index.answers(query.conditions, query.order)
-
-
 def _if_read(
     respond: Callable[[ListResult], Response], result: ListResult | None
 ) -> Response | None:
@@ -93,9 +89,8 @@ class PhoneNumbersList(ListEndpoint):
     def plan(
         self, caller: Caller, query: ListQuery, index: AccountIndex | None
     ) -> Plan[Response | None] | None:
-        if not _answers(index, query):
+        if index is None or not index.answers(query.conditions, query.order):
             return None
-        assert index is not None
         shape = self._shape()
         page = page_from_index(self.dialect, caller, query, index, shape)
         return page.then(partial(_if_read, partial(self._response, query, shape)))
@@ -182,7 +177,7 @@ class ViewList(ListEndpoint):
         self, caller: Caller, query: ListQuery, index: AccountIndex | None
     ) -> Plan[Response | None] | None:
         items = self.view.items
-        if items is None or index is None or not _answers(index, query):
+        if items is None or index is None or not index.answers(query.conditions, query.order):
             return None
         page = page_from_index(self.dialect, caller, query, index, PageShape.NUMBERS)
         return page.then(partial(_if_read, partial(_view_response, query, items)))
