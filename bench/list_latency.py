@@ -86,7 +86,9 @@ def main() -> None:
     )
 
     server = subprocess.Popen(
-        [*cli, "serve", "--port", str(args.port)], stderr=subprocess.DEVNULL, env={**os.environ}
+        [*cli, "serve", "--port", str(args.port), "--rate-limit", "0"],
+        stderr=subprocess.DEVNULL,
+        env={**os.environ},
     )
     try:
         base = f"http://127.0.0.1:{args.port}/v2/phone_numbers"

@@ -18,9 +18,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from numbers_api.http.app import create_app
-from numbers_api.settings import Settings
+from numbers_api.settings import RATE_LIMIT_VARIABLE, Settings
 from numbers_api.store.database import Database
-from numbers_api.store.number_index import IndexMode, NumberIndexes
+from numbers_api.store.number_index import IndexMode
+from numbers_api.store.number_indexes import NumberIndexes
 from tests.support.contract import validate_response
 from tests.support.databases import ON_POSTGRESQL, POSTGRESQL_URL, fresh_database_url
 from tests.support.factories import Inventory
@@ -178,10 +179,20 @@ def started(
     index_mode: IndexMode = IndexMode.INLINE,
     *,
     runners: bool = True,
+    rate_limit: int = 0,
 ) -> Iterator[ApiClient]:
     """The app as `numbers-api serve` runs it, its lifespan too (its executor, job and download
-    runners); without `runners`, its jobs and downloads stay pending."""
-    app = create_app(Settings(database_url=database_url, faults=faults, index_mode=index_mode))
+    runners); without `runners`, its jobs and downloads stay pending. No rate limit unless
+    given: the suite asks far faster than any client should (`test_limits.py` tests the limits)."""
+    # Every account indexed, however small: the index's tests use a few numbers.
+    settings = Settings(
+        database_url=database_url,
+        faults=faults,
+        index_mode=index_mode,
+        index_smallest=0,
+        rate_limit=rate_limit,
+    )
+    app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         if not runners:
             client.app.state.api.worker.jobs.stop()  # type: ignore[attr-defined]
@@ -205,9 +216,12 @@ def make_client(
     index_mode: IndexMode = IndexMode.INLINE,
     *,
     runners: bool = True,
+    rate_limit: int = 0,
 ) -> ApiClient:
     """`started`, for the rest of the test."""
-    return _started.enter_context(started(database_url, faults, index_mode, runners=runners))
+    return _started.enter_context(
+        started(database_url, faults, index_mode, runners=runners, rate_limit=rate_limit)
+    )
 
 
 # Every list test runs on both query paths: the account's in-memory index (built by the request
@@ -236,9 +250,10 @@ def free_port() -> int:
 
 
 def start_server(
-    database_url: str, env: dict[str, str] | None = None
+    database_url: str, env: dict[str, str] | None = None, *arguments: str
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`numbers-api serve` as a user starts it, on a free port; waits until it answers."""
+    """`numbers-api serve ARGUMENTS` as a user starts it, on a free port; waits until it
+    answers. No rate limit unless `env` or `arguments` set one, as `started`."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -250,8 +265,9 @@ def start_server(
             "serve",
             "--port",
             str(port),
+            *arguments,
         ],
-        env={**os.environ, **(env or {})},
+        env={**os.environ, RATE_LIMIT_VARIABLE: "0", **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -19,6 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from numbers_api.http.app import create_app
+from numbers_api.http.csv_downloads import MAX_KEPT_BYTES, MAX_PENDING_DOWNLOADS
 from numbers_api.importing.run import import_file
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import account_id, create_key
@@ -449,6 +450,17 @@ def test_downloads_are_claimed_oldest_first(database: Database, key: str) -> Non
         assert claimable_downloads(connection, 3_000) == [older.id, newer.id]
 
 
+def test_a_backlog_of_one_account_does_not_delay_another_accounts_download(
+    database: Database, key: str
+) -> None:
+    with database.transaction() as connection:
+        mine, theirs = account_id(connection, "mine"), account_id(connection, "theirs")
+        backlog = [create_download(connection, mine, "V1", "", 1_000 + i) for i in range(3)]
+        waiting = create_download(connection, theirs, "V1", "", 2_000)
+        claim_download(connection, backlog[0].id, "runner", 3_000, lease_ms=60_000)
+        assert claimable_downloads(connection, 3_001)[0] == waiting.id
+
+
 def test_a_runner_that_lost_its_claim_stores_nothing(database: Database, key: str) -> None:
     with database.transaction() as connection:
         made = create_download(connection, account_id(connection, "mine"), "V1", "", 1_000)
@@ -488,3 +500,38 @@ def test_a_download_changes_nothing_the_list_shows(client: ApiClient, key: str) 
     before = client.get(LIST, key).json()
     finished(client, key, create(client, key)["id"])
     assert client.get(LIST, key).json() == before
+
+
+def test_more_pending_downloads_than_the_quota_are_429(idle: ApiClient, key: str) -> None:
+    for _ in range(MAX_PENDING_DOWNLOADS):
+        assert idle.request("POST", DOWNLOADS, key).status_code == 200
+    refused = idle.request("POST", DOWNLOADS, key)
+    assert refused.status_code == 429
+    assert refused.json()["errors"][0]["code"] == "10011"
+    assert f"at most {MAX_PENDING_DOWNLOADS} pending" in refused.json()["errors"][0]["detail"]
+    assert int(refused.headers["Retry-After"]) > 0
+
+
+def test_the_quota_of_pending_downloads_is_per_account(
+    idle: ApiClient, key: str, inventory: Inventory
+) -> None:
+    for _ in range(MAX_PENDING_DOWNLOADS):
+        idle.request("POST", DOWNLOADS, key)
+    other = inventory.account("other")
+    assert idle.request("POST", DOWNLOADS, other).status_code == 200
+
+
+def test_kept_files_past_the_quota_of_bytes_are_429_until_the_oldest_expires(
+    idle: ApiClient, database: Database, key: str
+) -> None:
+    an_hour_ago = int(time.time() * 1000) - 3600_000
+    with database.transaction() as connection:
+        made = create_download(connection, account_id(connection, "mine"), "V1", "", an_hour_ago)
+        connection.execute(
+            "UPDATE csv_downloads SET status = ?, size = ?, completed_at = ? WHERE id = ?",
+            ("complete", MAX_KEPT_BYTES, an_hour_ago, made.id),
+        )
+    refused = idle.request("POST", DOWNLOADS, key)
+    assert refused.status_code == 429
+    assert "Files expire 24 hours after they complete" in refused.json()["errors"][0]["detail"]
+    assert 22 * 3600 < int(refused.headers["Retry-After"]) <= 23 * 3600

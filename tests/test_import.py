@@ -25,16 +25,18 @@ import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from numbers_api.domain import MAX_TEXT_LENGTH
+from numbers_api.domain import MAX_TAGS, MAX_TEXT_LENGTH
 from numbers_api.importing.readers import UnreadableRecord
 from numbers_api.importing.records import NUMBER_TYPES, OPTIONAL_TEXT_FIELDS, RecordChecker
 from numbers_api.importing.run import ImportReport, import_file, import_records
+from numbers_api.store.accounts import authentication
 from numbers_api.store.database import Database
 from numbers_api.store.importer import ROW_FIELDS
+from numbers_api.store.phone_numbers import PageShape, page_of
 from tests.conftest import ApiClient
 from tests.support.contract import CONTRACT_URI, documents
 from tests.support.databases import ON_POSTGRESQL
-from tests.support.factories import Inventory
+from tests.support.factories import Inventory, number_record
 
 LIST = "/v2/phone_numbers"
 # The values the contract's PhoneNumberDetailed allows, read from the contract itself.
@@ -404,6 +406,12 @@ def test_a_repeated_tag_is_kept_once_at_its_first_place(owner: Owner) -> None:
     owner.load({"phone_number": number(1), "tags": ["b", "a", "b", "c", "a"]}).assert_imported(1)
     assert owner.shown(number(1))["tags"] == ["b", "a", "c"]
     assert set(owner.listed("filter[tag]=b")) == {number(1)}
+
+
+def test_a_record_with_more_than_100_different_tags_is_a_problem(owner: Owner) -> None:
+    tags = [f"tag-{i}" for i in range(MAX_TAGS + 1)]
+    outcome = owner.load({"phone_number": number(1), "tags": tags})
+    assert outcome.reported == [(1, "tags")]
 
 
 @pytest.mark.parametrize(
@@ -1199,3 +1207,31 @@ def test_new_ids_follow_the_file_order_across_batches(owner: Owner) -> None:
 def test_an_unreadable_record_keeps_its_field_between_processes() -> None:
     copy = pickle.loads(pickle.dumps(UnreadableRecord("unknown column", field="colour")))
     assert (str(copy), copy.field) == ("unknown column", "colour")
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="the planner's statistics: PostgreSQL's")
+def test_an_import_leaves_the_planner_statistics_and_a_page_read_by_primary_key(
+    database: Database, inventory: Inventory
+) -> None:
+    """Without statistics (autovacuum off, or not yet round), PostgreSQL plans a page's rows with
+    the account's index as well as the primary key: at 300,000 numbers a page took 15 ms instead
+    of 0.8 (docs/performance.md)."""
+    key = inventory.account("owner")
+    inventory.load("owner", (number_record() for _ in range(20_000)))
+    connection = database.connection()
+    statistics = dict(
+        connection.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE oid IN "
+            "(to_regclass('phone_numbers'), to_regclass('phone_number_tags'))"
+        ).fetchall()
+    )
+    assert statistics["phone_numbers"] >= 20_000
+    assert statistics["phone_number_tags"] >= 0  # analysed: -1 until then
+    caller = connection.read(authentication(key))
+    assert caller is not None
+    ids = [row[0] for row in connection.execute("SELECT id FROM phone_numbers LIMIT 20")]
+    page = page_of(database.dialect, caller, len(ids), ids, PageShape.DETAILED_JSON)
+    assert page.sql is not None
+    plan = "\n".join(row[0] for row in connection.execute(f"EXPLAIN {page.sql}", page.parameters))
+    assert "phone_numbers_pkey" in plan, plan
+    assert "BitmapAnd" not in plan, plan

@@ -743,3 +743,20 @@ def test_a_job_whose_lease_ran_out_is_taken_over_and_its_first_runner_cannot_go_
     assert version(database, "mine") == before + 3
     job = make_client(database_url).get(f"{JOBS}/{job_id}", key).json()["data"]
     assert job["status"] == "completed"
+
+
+def test_a_backlog_of_one_account_does_not_delay_another_accounts_job(
+    database: Database, inventory: Inventory, key: str
+) -> None:
+    inventory.account("patient")
+    backlog = [make_job(database, "mine", 1, inventory) for _ in range(3)]
+    time.sleep(0.002)
+    waiting = make_job(database, "patient", 1, inventory)
+    now = int(time.time() * 1000)
+    claimed = []
+    for _ in range(2):
+        with database.transaction() as connection:
+            job = claim_job(connection, "runner", now, lease_ms=60_000)
+            assert job is not None
+            claimed.append(job.id)
+    assert claimed == [backlog[0], waiting]

@@ -4,6 +4,7 @@ changes: every key includes the account's data version, so a write makes old ent
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -12,8 +13,24 @@ from typing import Generic, TypeVar
 V = TypeVar("V")
 
 
+def footprint(key: Hashable) -> int:
+    """The bytes a key holds, its tuples' items too: what a client's query string or filters
+    make of it counts against the budget as much as the value does."""
+    if isinstance(key, tuple):
+        return sys.getsizeof(key) + sum(footprint(item) for item in key)
+    return sys.getsizeof(key)
+
+
+def entry_bytes(key: Hashable, value: object) -> int:
+    """An entry's bytes: its key's and its value's (bytes, or a number)."""
+    return footprint(key) + sys.getsizeof(value)
+
+
 class LruCache(Generic[V]):
-    def __init__(self, budget: int, size: Callable[[V], int] = lambda _: 1) -> None:
+    """At most `budget` in all of `size(key, value)` over the entries, the least recently used
+    going first."""
+
+    def __init__(self, budget: int, size: Callable[[Hashable, V], int] = entry_bytes) -> None:
         self.budget = budget
         self._size = size
         self._used = 0
@@ -28,15 +45,19 @@ class LruCache(Generic[V]):
             return value
 
     def put(self, key: Hashable, value: V) -> None:
-        size = self._size(value)
+        size = self._size(key, value)
         if size > self.budget:
             return
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._used -= self._size(old)
+                self._used -= self._size(key, old)
             self._entries[key] = value
             self._used += size
             while self._used > self.budget:
-                _, evicted = self._entries.popitem(last=False)
-                self._used -= self._size(evicted)
+                evicted_key, evicted = self._entries.popitem(last=False)
+                self._used -= self._size(evicted_key, evicted)
+
+    @property
+    def used(self) -> int:
+        return self._used

@@ -6,7 +6,9 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import uvicorn
 from numbers_api import __version__
 from numbers_api.demo import demo_records
 from numbers_api.exporting.run import UnsupportedExportFile, export_file
+from numbers_api.http.rate_limits import RateLimiter
 from numbers_api.importing.readers import UnsupportedFile
 from numbers_api.importing.run import import_file, import_records, print_problem
 from numbers_api.logs import configure_logging
@@ -23,8 +26,12 @@ from numbers_api.query.errors import InvalidQuery
 from numbers_api.query.filters import PHONE_NUMBER_FILTERS
 from numbers_api.settings import (
     DATABASE_URL_VARIABLE,
+    DEFAULT_RATE_LIMIT,
     FAULTS_VARIABLE,
+    INDEX_MEMORY_VARIABLE,
     INDEX_VARIABLE,
+    RATE_LIMIT_TABLE_VARIABLE,
+    RATE_LIMIT_VARIABLE,
     Settings,
     SettingsError,
 )
@@ -36,6 +43,7 @@ from numbers_api.store.accounts import (
     revoke_key,
 )
 from numbers_api.store.database import DEFAULT_DATABASE_URL, Database, DatabaseUrlError
+from numbers_api.store.number_indexes import DEFAULT_INDEX_MEMORY_MB
 
 log = logging.getLogger("numbers_api")
 
@@ -56,6 +64,10 @@ environment:
   {INDEX_VARIABLE}          background (default): each worker keeps an in-memory index of
                             each account it serves, built on a thread while SQL answers;
                             inline: built by the request that needs it; off: SQL only (serve)
+  {INDEX_MEMORY_VARIABLE}   each worker's index memory in MB when --index-memory is not
+                            given (default {DEFAULT_INDEX_MEMORY_MB}) (serve)
+  {RATE_LIMIT_VARIABLE}     requests a second per API key when --rate-limit is not given
+                            (default {DEFAULT_RATE_LIMIT}; 0: no limit) (serve)
 """
 # How `serve` runs uvicorn (the benchmark's ceiling runs it so too). httptools writes each
 # response at once: with h11 a response of a few kilobytes waited for the client's delayed ACK
@@ -171,6 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="worker processes (default 1; one per core is a good choice)",
     )
+    serve.add_argument(
+        "--index-memory",
+        type=int,
+        metavar="MB",
+        help="each worker's in-memory indexes of accounts, at their real size; the least "
+        "recently asked for goes first, and an account whose index alone is larger is "
+        f"answered by SQL (default: ${INDEX_MEMORY_VARIABLE}, else {DEFAULT_INDEX_MEMORY_MB})",
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=int,
+        metavar="N",
+        help=f"requests a second per API key, with a burst of N, exact across the workers; "
+        f"past it 429 with Retry-After. Failed authentications count per client address "
+        f"(default: ${RATE_LIMIT_VARIABLE}, else {DEFAULT_RATE_LIMIT}; 0: no limit)",
+    )
     return parser
 
 
@@ -180,6 +208,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_environment(args.database_url)
         if args.command == "serve":
+            for option in ("index_memory", "rate_limit"):
+                value = getattr(args, option)
+                if value is not None and value < 0:
+                    raise SettingsError(f"--{option.replace('_', '-')}: must be 0 or more")
+            if args.index_memory is not None:
+                settings = replace(settings, index_memory_mb=args.index_memory)
+            if args.rate_limit is not None:
+                settings = replace(settings, rate_limit=args.rate_limit)
             return serve(settings, args.host, args.port, args.workers)
         database = Database(settings.database_url)
         return run_command(database, args)
@@ -301,20 +337,30 @@ def demo_command(database: Database, count: int, seed: int) -> int:
 def serve(settings: Settings, host: str, port: int, workers: int) -> int:
 
     Database(settings.database_url).close()  # create or migrate once, before the workers start
+    # The workers read their settings from the environment (uvicorn starts each anew).
     os.environ[DATABASE_URL_VARIABLE] = settings.database_url
-    log.info(
-        "serving %s on http://%s:%d/v2 with %d worker(s)",
-        settings.database_url,
-        host,
-        port,
-        workers,
-    )
-    uvicorn.run(
-        "numbers_api.http.app:create_app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        **UVICORN_OPTIONS,
-    )
+    os.environ[INDEX_MEMORY_VARIABLE] = str(settings.index_memory_mb)
+    os.environ[RATE_LIMIT_VARIABLE] = str(settings.rate_limit)
+    with tempfile.TemporaryDirectory(prefix="numbers-api-") as shared:
+        table = Path(shared) / "rate-limits"
+        RateLimiter.make_table(table)
+        os.environ[RATE_LIMIT_TABLE_VARIABLE] = str(table)
+        log.info(
+            "serving %s on http://%s:%d/v2 with %d worker(s), index memory %d MB each, "
+            "rate limit %s",
+            settings.database_url,
+            host,
+            port,
+            workers,
+            settings.index_memory_mb,
+            f"{settings.rate_limit}/s per key" if settings.rate_limit else "off",
+        )
+        uvicorn.run(
+            "numbers_api.http.app:create_app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            **UVICORN_OPTIONS,
+        )
     return 0

@@ -213,6 +213,9 @@ class MessagingSettings:
 # 2,704 bytes, and several of these are indexed; 500 characters are at most 2,000 bytes in UTF-8.
 MAX_TEXT_LENGTH = 500
 TEXT_RULE = f"of at most {MAX_TEXT_LENGTH} characters, without NUL characters"
+# Tags a number may hold: far more than any tagging scheme needs, few enough that one number's
+# tags stay a small row (and a page of 250 numbers a bounded answer).
+MAX_TAGS = 100
 
 
 def is_text(value: object) -> bool:

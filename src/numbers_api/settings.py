@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from numbers_api.store.database import DEFAULT_DATABASE_URL
 from numbers_api.store.number_index import IndexMode
+from numbers_api.store.number_indexes import DEFAULT_INDEX_MEMORY_MB, SMALLEST_INDEXED
 
 DATABASE_URL_VARIABLE = "NUMBERS_API_DATABASE_URL"
 FAULTS_VARIABLE = "NUMBERS_API_FAULTS"
 INDEX_VARIABLE = "NUMBERS_API_INDEX"
+INDEX_MEMORY_VARIABLE = "NUMBERS_API_INDEX_MEMORY"
+RATE_LIMIT_VARIABLE = "NUMBERS_API_RATE_LIMIT"
+# Set by `serve` for its workers: the rate limits' table, shared by every worker of the host.
+RATE_LIMIT_TABLE_VARIABLE = "NUMBERS_API_RATE_LIMIT_TABLE"
+# Requests a second per API key (and per client address for failed authentications), with a
+# burst of as many: far above what a test suite or a dashboard asks, low enough that one client
+# cannot take a worker's database round trips from the rest.
+DEFAULT_RATE_LIMIT = 100
 # Components that NUMBERS_API_FAULTS can make fail (or slow: bulk jobs, CSV downloads), so that
 # clients can test their handling.
 KNOWN_FAULTS = frozenset({"messaging_profiles", "slow_jobs", "slow_csv_downloads"})
@@ -25,6 +35,10 @@ class Settings:
     database_url: str
     faults: frozenset[str]
     index_mode: IndexMode = IndexMode.BACKGROUND
+    index_memory_mb: int = DEFAULT_INDEX_MEMORY_MB  # each worker's indexes, at their real size
+    index_smallest: int = SMALLEST_INDEXED  # accounts with fewer numbers: SQL alone
+    rate_limit: int = DEFAULT_RATE_LIMIT  # 0: no limit
+    rate_limit_table: Path | None = None  # None: the limits are this process's own
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> Settings:
@@ -45,10 +59,23 @@ class Settings:
             raise SettingsError(
                 f"{INDEX_VARIABLE}: unknown mode {index!r}; known: {known}"
             ) from None
+        table = os.environ.get(RATE_LIMIT_TABLE_VARIABLE)
         return cls(
             database_url=database_url
             or os.environ.get(DATABASE_URL_VARIABLE)
             or DEFAULT_DATABASE_URL,
             faults=faults,
             index_mode=index_mode,
+            index_memory_mb=_whole_number(INDEX_MEMORY_VARIABLE, DEFAULT_INDEX_MEMORY_MB),
+            rate_limit=_whole_number(RATE_LIMIT_VARIABLE, DEFAULT_RATE_LIMIT),
+            rate_limit_table=Path(table) if table else None,
         )
+
+
+def _whole_number(variable: str, default: int) -> int:
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise SettingsError(f"{variable}: must be a whole number (0 or more), got {raw!r}")
+    return int(raw)

@@ -20,8 +20,9 @@ API_CONTRACT = ROOT / "spec" / "telnyx-phone-numbers-api.openapi.yaml"
 CONTRACT_URI = "urn:contract"
 API_CONTRACT_URI = "urn:api-contract"
 SERVED_URI = "urn:served"
-# Statuses the served document adds to the contract's (503: messaging profiles unavailable).
-SERVED_ONLY_STATUSES = {503}
+# Statuses the served document adds to the contract's: the limits (413, 414, 429, 503 when
+# overloaded) and 503 when messaging profiles are unavailable.
+SERVED_ONLY_STATUSES = {413, 414, 429, 503}
 
 
 @cache

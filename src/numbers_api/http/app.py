@@ -29,11 +29,14 @@ from numbers_api.http.errors import (
     authentication_failed,
     method_not_allowed,
     not_found,
+    overloaded,
     unexpected_error,
 )
 from numbers_api.http.handlers import Asked, Read, Worker, Write
+from numbers_api.http.limits import BodyTooLarge, body_too_large, query_string_too_long, read_body
 from numbers_api.http.openapi import served_openapi_document
 from numbers_api.http.phone_numbers import ListEndpoint, ListView, PhoneNumbersList, ViewList
+from numbers_api.http.rate_limits import Verdict, rate_limiter, too_many_requests
 from numbers_api.http.slim import SLIM_VIEW
 from numbers_api.jobs.runner import SLOW_JOB_SECONDS, JobRunner
 from numbers_api.logs import configure_logging
@@ -41,17 +44,31 @@ from numbers_api.query.list_query import ListQuery
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import Caller, authentication, current_caller
 from numbers_api.store.database import Database
-from numbers_api.store.executors import executor_for
+from numbers_api.store.executors import Overloaded, executor_for
 from numbers_api.store.messaging_profiles import MessagingProfileDirectory
-from numbers_api.store.number_index import NumberIndexes
+from numbers_api.store.number_indexes import NumberIndexes
 
 log = logging.getLogger("numbers_api.http")
 # Authenticated routes take every method, so that a wrong one is a 405 only after authentication.
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 PAGE_CACHE_BYTES = 64 * 1024 * 1024  # per worker process
-COUNT_CACHE_ENTRIES = 100_000
+COUNT_CACHE_BYTES = 16 * 1024 * 1024  # per worker process
+# Requests a worker takes at once; past them, 503 at once. Enough to keep its request threads
+# busy (each is answered in milliseconds) without a queue whose wait outgrows any client's
+# patience.
+REQUESTS_IN_FLIGHT = 64
 
 Handler = Read | Write | ListEndpoint
+
+
+def _client_address(request: Request) -> str:
+    client = request.scope.get("client")
+    return f"address:{client[0] if client else ''}"
+
+
+def _with_headers(response: Response, verdict: Verdict) -> Response:
+    response.raw_headers.extend(verdict.raw_headers())
+    return response
 
 
 def _bearer_key(request: Request) -> str | None:
@@ -68,7 +85,7 @@ class Api:
         self.worker = Worker(
             database,
             self.profiles,
-            LruCache(COUNT_CACHE_ENTRIES),
+            LruCache(COUNT_CACHE_BYTES),
             DownloadRunner(
                 database, pause_seconds=2.0 if "slow_csv_downloads" in settings.faults else 0.0
             ),
@@ -79,31 +96,67 @@ class Api:
         self.openapi = served_openapi_document()
         # Whole list responses by (account, data version, path, query string): dashboards and
         # sync jobs ask the same pages over and over, and any write to the account moves it on.
-        self.pages: LruCache[bytes] = LruCache(PAGE_CACHE_BYTES, size=len)
-        self.indexes = NumberIndexes(database, settings.index_mode)
+        self.pages: LruCache[bytes] = LruCache(PAGE_CACHE_BYTES)
+        self.indexes = NumberIndexes(
+            database,
+            settings.index_mode,
+            memory_budget=settings.index_memory_mb * 2**20,
+            smallest=settings.index_smallest,
+        )
+        self.in_flight = 0  # requests this worker has taken and not yet answered
+        self.rate_limits = rate_limiter(settings.rate_limit, settings.rate_limit_table)
 
     def endpoint(self, **handlers: Handler) -> Callable[[Request], Awaitable[Response]]:
         """An authenticated endpoint: 401 before anything else, then 404, 405 or the method's
         handler; each step run where the executor runs it."""
 
         async def respond(request: Request) -> Response:
-            return await self.executor.answer(self._answer(request, handlers))
+            if self.in_flight >= REQUESTS_IN_FLIGHT:
+                return overloaded()
+            self.in_flight += 1  # only the event loop counts: no lock
+            try:
+                return await self.executor.answer(self._answer(request, handlers))
+            except Overloaded:
+                return overloaded()
+            finally:
+                self.in_flight -= 1
 
         return respond
 
     async def _answer(self, request: Request, handlers: dict[str, Handler]) -> Response:
         """The one place that decides how a request is answered."""
-        executor = self.executor
-        caller = await executor.read(authentication(_bearer_key(request)))
+        too_long = query_string_too_long(request.scope["query_string"])
+        if too_long is not None:
+            return too_long
+        limits = self.rate_limits
+        # A flood of bad keys from one address is refused before it costs a database lookup.
+        address = _client_address(request)
+        refused = limits.refuses(address)
+        if refused is not None:
+            return too_many_requests(refused)
+        key = _bearer_key(request)
+        caller = await self.executor.read(authentication(key))
         if caller is None:
-            return authentication_failed()
+            return _with_headers(authentication_failed(), limits.failed(address))
+        verdict = limits.take(f"key:{key}")
+        if not verdict.allowed:
+            return too_many_requests(verdict)
+        return _with_headers(await self._answer_caller(caller, request, handlers), verdict)
+
+    async def _answer_caller(
+        self, caller: Caller, request: Request, handlers: dict[str, Handler]
+    ) -> Response:
+        executor = self.executor
         handler = handlers.get(request.method)
         if handler is None:
             if not handlers:
                 return not_found(request.url.path)
             return method_not_allowed(request.method, list(handlers))
         if isinstance(handler, Write):
-            body = await executor.on_loop(request.body())
+            try:
+                body = await executor.on_loop(read_body(request))
+            except BodyTooLarge:
+                return body_too_large()
             return await executor.blocking(
                 handler.handle, Asked(self.worker, caller, request, body)
             )
@@ -201,6 +254,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
     finally:
         app.state.api.executor.close()
+        app.state.api.rate_limits.close()
+        app.state.api.indexes.close()
         # Off the event loop: stopping waits for the runner to give its download back.
         await anyio.to_thread.run_sync(worker.downloads.stop)
         await anyio.to_thread.run_sync(worker.jobs.stop)  # it lets go of an unfinished job

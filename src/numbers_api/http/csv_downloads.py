@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.responses import Response, StreamingResponse
 
+from numbers_api.exporting.downloads import KEPT_MS
 from numbers_api.http.errors import bad_request, error_object, error_response
 from numbers_api.http.handlers import Asked
 from numbers_api.http.phone_number import now_ms
@@ -24,7 +25,9 @@ from numbers_api.store.csv_downloads import (
     COMPLETE,
     PART_BYTES,
     CsvDownload,
+    DownloadsHeld,
     create_download,
+    downloads_held,
     find_download,
     list_downloads,
     read_part,
@@ -34,6 +37,14 @@ from numbers_api.store.database import Connection, Database
 # Download ids are UUIDs, as Telnyx's; accepted in either case, stored in lower case.
 ID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 PATH = "v2/phone_numbers/csv_downloads"
+# What one account's downloads may hold in the database at once (files stay for 24 hours): a
+# file of 1,000,000 numbers is about 330 MB. Loose enough for a test suite that makes a download
+# in every test against one long-running server; as many pending as Telnyx allows open jobs.
+MAX_PENDING_DOWNLOADS = 20
+MAX_KEPT_FILES = 1_000
+MAX_KEPT_BYTES = 1024**3
+# When to try again past the pending quota: about what a download of 100,000 numbers takes.
+PENDING_RETRY_SECONDS = 5
 
 
 def create_endpoint(asked: Asked) -> Response:
@@ -57,6 +68,9 @@ def create_endpoint(asked: Asked) -> Response:
             ],
         )
     with asked.worker.database.transaction() as connection:
+        over = _over_quota(downloads_held(connection, caller.account_id), now_ms())
+        if over is not None:
+            return over
         download = create_download(
             connection,
             caller.account_id,
@@ -66,6 +80,32 @@ def create_endpoint(asked: Asked) -> Response:
         )
     asked.worker.downloads.wake()
     return _response({"data": [download_object(download, asked.base_url)]})
+
+
+def _over_quota(held: DownloadsHeld, now: int) -> Response | None:
+    """429 if the account may not ask for another download now, with when it may; else None.
+    The contract's answer for "too many" (its `429`), as for a rate limit."""
+    if held.pending >= MAX_PENDING_DOWNLOADS:
+        detail = (
+            f"You can have at most {MAX_PENDING_DOWNLOADS} pending downloads; "
+            "retry once one has completed."
+        )
+        retry_seconds = PENDING_RETRY_SECONDS
+    elif held.files >= MAX_KEPT_FILES or held.file_bytes >= MAX_KEPT_BYTES:
+        detail = (
+            f"Your completed downloads keep {held.files} files of {held.file_bytes:,} bytes; "
+            f"at most {MAX_KEPT_FILES} files or {MAX_KEPT_BYTES:,} bytes are kept at once. "
+            "Files expire 24 hours after they complete."
+        )
+        oldest = now if held.oldest_file_at is None else held.oldest_file_at
+        retry_seconds = max(1, (oldest + KEPT_MS - now + 999) // 1000)
+    else:
+        return None
+    return error_response(
+        429,
+        [error_object("10011", "Too many requests", detail)],
+        headers={"Retry-After": str(retry_seconds)},
+    )
 
 
 def list_endpoint(connection: Connection, asked: Asked) -> Response:

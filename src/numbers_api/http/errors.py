@@ -90,3 +90,19 @@ def profiles_left_out(failure: Exception) -> dict[str, Any]:
         PROFILE_ERROR_TITLE,
         f"{failure}; messaging_profile_id and messaging_profile_name are left out.",
     )
+
+
+def overloaded() -> Response:
+    """Telnyx has no code of its own for a server at capacity: `10008` (Request timeout) is what
+    its client would have had otherwise."""
+    return error_response(
+        503,
+        [
+            error_object(
+                "10008",
+                "Request timeout",
+                "The server is answering as many requests as it can; retry after 1 s.",
+            )
+        ],
+        headers={"Retry-After": "1"},
+    )

@@ -46,6 +46,15 @@ SEPARATE_FILTER_PARAMETERS: dict[Operation, FilterSet] = {
 }
 FILTER_PARAMETERS_MARKER = "x-filter-parameters"
 PAGE_PARAMETER = "numbers_PageConsolidated"  # the component every list's `page` refers to
+METHODS = {"get", "put", "post", "patch", "delete"}
+# What any operation may answer when a limit is reached (`http/limits.py`, `http/rate_limits.py`,
+# the executors' deadline): 413 only those that take a body.
+LIMIT_RESPONSES = {
+    "413": "numbers_PayloadTooLargeResponse",
+    "414": "numbers_UriTooLongResponse",
+    "429": "numbers_TooManyRequestsResponse",
+    "503": "numbers_OverloadedResponse",
+}
 
 
 def load_openapi_document() -> dict[str, Any]:
@@ -60,6 +69,14 @@ def load_openapi_document() -> dict[str, Any]:
         marker = parameters.index(FILTER_PARAMETERS_MARKER)
         parameters[marker : marker + 1] = separate_filter_parameters(filters)
     document["components"]["parameters"][PAGE_PARAMETER]["schema"] = page_schema()
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method not in METHODS:
+                continue  # the path's own `parameters`
+            responses = operation["responses"]
+            for status, response in LIMIT_RESPONSES.items():
+                if status != "413" or "requestBody" in operation:
+                    responses.setdefault(status, {"$ref": f"#/components/responses/{response}"})
     return document
 
 

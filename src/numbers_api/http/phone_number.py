@@ -16,6 +16,7 @@ from starlette.responses import Response
 from numbers_api.domain import (
     CURRENT_NUMBER_TYPES,
     LEGACY_NUMBER_TYPES,
+    MAX_TAGS,
     TEXT_RULE,
     PhoneNumber,
     is_text,
@@ -210,9 +211,11 @@ def _field_problem(name: str, value: object, schema: str) -> str | None:
 
 def tag_list(value: object) -> str | None:
     """What is wrong with a body's list of tags, or None."""
-    if isinstance(value, list) and all(is_text(t) and t for t in value):
-        return None
-    return f"must be an array of non-empty strings {TEXT_RULE}"
+    if not (isinstance(value, list) and all(is_text(t) and t for t in value)):
+        return f"must be an array of non-empty strings {TEXT_RULE}"
+    if len(set(value)) > MAX_TAGS:
+        return f"must hold at most {MAX_TAGS} different tags, got {len(set(value)):,}"
+    return None
 
 
 def pointer(name: str) -> str:

@@ -24,6 +24,7 @@ from numbers_api.domain import (
     BOOLEAN_FIELDS,
     EMERGENCY_STATUSES,
     INBOUND_CALL_SCREENING,
+    MAX_TAGS,
     PHONE_NUMBER_TYPES,
     SOURCE_TYPES,
     STATUSES,
@@ -300,7 +301,13 @@ def _tags(record: Mapping[str, Any], errors: list[FieldError]) -> str:
             FieldError("tags", f"must be a list of non-empty strings {TEXT_RULE}, got {tags!r}")
         )
         return "[]"
-    return orjson.dumps(list(dict.fromkeys(tags))).decode()  # a repeated tag is kept once
+    different = list(dict.fromkeys(tags))  # a repeated tag is kept once
+    if len(different) > MAX_TAGS:
+        errors.append(
+            FieldError("tags", f"must hold at most {MAX_TAGS} different tags, got {len(different)}")
+        )
+        return "[]"
+    return orjson.dumps(different).decode()
 
 
 def _timestamp(record: Mapping[str, Any], name: str, now_ms: int, errors: list[FieldError]) -> int:

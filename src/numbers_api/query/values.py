@@ -6,12 +6,25 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from numbers_api.domain import MAX_TEXT_LENGTH
+
 T_co = TypeVar("T_co", covariant=True)
 JsonSchema = dict[str, Any]
 
 
 class InvalidValue(ValueError):
     """The value is not acceptable; the message says what is allowed."""
+
+
+SHOWN_CHARACTERS = 100
+
+
+def shown(raw: str) -> str:
+    """The value as an error message quotes it: a long one cut short, so that an error never
+    echoes kilobytes back."""
+    if len(raw) <= SHOWN_CHARACTERS:
+        return repr(raw)
+    return f"{raw[:SHOWN_CHARACTERS]!r}... ({len(raw):,} characters)"
 
 
 class ValueType(Protocol[T_co]):
@@ -23,18 +36,32 @@ class ValueType(Protocol[T_co]):
 @dataclass(frozen=True, slots=True)
 class Text:
     min_length: int = 1
+    # No stored text is longer (`domain.MAX_TEXT_LENGTH`), so no longer value can match; the
+    # limit also bounds what a query holds in the caches' keys.
+    max_length: int = MAX_TEXT_LENGTH
 
     def parse(self, raw: str) -> str:
+        if len(raw) > self.max_length:
+            raise InvalidValue(
+                f"must be at most {self.max_length} characters long; got {len(raw):,}"
+            )
         if len(raw) < self.min_length:
             if not raw:
                 raise InvalidValue("must not be empty")
-            raise InvalidValue(f"must be at least {self.min_length} characters long, got {raw!r}")
+            raise InvalidValue(
+                f"must be at least {self.min_length} characters long, got {shown(raw)}"
+            )
         if "\x00" in raw:  # no stored text holds one (PostgreSQL's cannot), so no filter asks
-            raise InvalidValue(f"must not contain NUL characters, got {raw!r}")
+            raise InvalidValue(f"must not contain NUL characters, got {shown(raw)}")
         return raw
 
     def schema(self) -> JsonSchema:
-        return {"type": "string", "minLength": self.min_length, "pattern": "^[^\\x00]*$"}
+        return {
+            "type": "string",
+            "minLength": self.min_length,
+            "maxLength": self.max_length,
+            "pattern": "^[^\\x00]*$",
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +73,7 @@ class Choice:
             allowed = ", ".join(self.values)
             if not raw:
                 raise InvalidValue(f"must not be empty; allowed values: {allowed}")
-            raise InvalidValue(f"must be one of: {allowed}; got {raw!r}")
+            raise InvalidValue(f"must be one of: {allowed}; got {shown(raw)}")
         return raw
 
     def schema(self) -> JsonSchema:
@@ -59,11 +86,18 @@ class Integer:
     maximum: int
 
     def parse(self, raw: str) -> int:
-        if not re.fullmatch(r"[0-9]+", raw) or not self.minimum <= int(raw) <= self.maximum:
+        # Digits past the maximum's are out of range before Python would refuse to convert
+        # them (more than 4,300 digits).
+        digits = raw.lstrip("0") or "0"
+        if (
+            not re.fullmatch(r"[0-9]+", raw)
+            or len(digits) > len(str(self.maximum))
+            or not self.minimum <= int(digits) <= self.maximum
+        ):
             raise InvalidValue(
-                f"must be an integer from {self.minimum} to {self.maximum}; got {raw!r}"
+                f"must be an integer from {self.minimum} to {self.maximum}; got {shown(raw)}"
             )
-        return int(raw)
+        return int(digits)
 
     def schema(self) -> JsonSchema:
         return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
@@ -82,7 +116,7 @@ class CountryCodes:
             if not _COUNTRY_CODE.fullmatch(code):
                 raise InvalidValue(
                     "must be two-letter ISO 3166-1 alpha-2 country codes, one or several "
-                    f"joined by commas (e.g. US or US,CA); got {raw!r}"
+                    f"joined by commas (e.g. US or US,CA); got {shown(raw)}"
                 )
         return tuple(code.upper() for code in codes)
 
@@ -106,7 +140,8 @@ class PhoneNumberDigits:
             return None
         if len(rest) < self.minimum_digits:
             raise InvalidValue(
-                f"needs at least {self.minimum_digits} digits (a leading + is allowed); got {raw!r}"
+                f"needs at least {self.minimum_digits} digits (a leading + is allowed); "
+                f"got {shown(raw)}"
             )
         return rest
 
@@ -124,7 +159,7 @@ class Uuid:
     def parse(self, raw: str) -> str:
         if not re.fullmatch(_UUID, raw):
             raise InvalidValue(
-                f"must be a UUID (e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6); got {raw!r}"
+                f"must be a UUID (e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6); got {shown(raw)}"
             )
         return raw
 
@@ -145,7 +180,7 @@ class PhoneNumbers:
         if not all(re.fullmatch(_E164, number) for number in numbers):
             raise InvalidValue(
                 "must be +E.164 phone numbers, one or several joined by commas "
-                f"(e.g. +18005550001,+18005550002); got {raw!r}"
+                f"(e.g. +18005550001,+18005550002); got {shown(raw)}"
             )
         return tuple("+" + number.lstrip("+ ") for number in numbers)
 

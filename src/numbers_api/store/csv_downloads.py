@@ -56,6 +56,34 @@ def create_download(
     return download
 
 
+@dataclass(frozen=True, slots=True)
+class DownloadsHeld:
+    """What an account's downloads hold now: those still to make, and the files kept."""
+
+    pending: int
+    files: int
+    file_bytes: int
+    oldest_file_at: int | None  # when the oldest kept file was completed (ms)
+
+
+def downloads_held(connection: Connection, account_id: int) -> DownloadsHeld:
+    """Takes the account's row lock first (PostgreSQL; SQLite has one writer at a time), so that
+    two concurrent creations cannot both pass a quota."""
+    connection.execute(
+        "UPDATE accounts SET data_version = data_version WHERE id = ?", (account_id,)
+    )
+    pending, files, file_bytes, oldest = connection.execute(
+        "SELECT count(*) FILTER (WHERE status = ?), count(*) FILTER (WHERE status = ?), "
+        "coalesce(sum(size) FILTER (WHERE status = ?), 0), "
+        "min(completed_at) FILTER (WHERE status = ?) "
+        "FROM csv_downloads WHERE account_id = ? AND status IN (?, ?)",
+        (PENDING, COMPLETE, COMPLETE, COMPLETE, account_id, PENDING, COMPLETE),
+    ).fetchone()
+    return DownloadsHeld(
+        int(pending), int(files), int(file_bytes), None if oldest is None else int(oldest)
+    )
+
+
 def find_download(connection: Connection, account_id: int, download_id: str) -> CsvDownload | None:
     row = connection.execute(
         f"SELECT {_COLUMNS} FROM csv_downloads WHERE id = ? AND account_id = ?",
@@ -82,11 +110,15 @@ def list_downloads(
 
 
 def claimable_downloads(connection: Connection, now_ms: int) -> list[str]:
-    """The oldest pending downloads nobody holds. A plain read: a runner with nothing to do
-    takes no write lock (on SQLite, that would wait behind every import)."""
+    """The oldest pending downloads nobody holds, those of the account whose downloads were
+    claimed longest ago first (so that one account's backlog delays no other's). A plain read: a
+    runner with nothing to do takes no write lock (on SQLite, that would wait behind every
+    import)."""
     rows = connection.execute(
-        "SELECT id FROM csv_downloads WHERE status = ? "
-        "AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY created_at, id LIMIT 10",
+        "SELECT d.id FROM csv_downloads d WHERE d.status = ? "
+        "AND (d.claimed_until IS NULL OR d.claimed_until < ?) "
+        "ORDER BY coalesce((SELECT a.download_claimed_at FROM accounts a "
+        "WHERE a.id = d.account_id), 0), d.created_at, d.id LIMIT 10",
         (PENDING, now_ms),
     ).fetchall()
     return [download_id for (download_id,) in rows]
@@ -108,7 +140,11 @@ def claim_download(
     row = connection.execute(
         f"SELECT {_COLUMNS} FROM csv_downloads WHERE id = ?", (download_id,)
     ).fetchone()
-    return _download(row)
+    download = _download(row)
+    connection.execute(
+        "UPDATE accounts SET download_claimed_at = ? WHERE id = ?", (now_ms, download.account_id)
+    )
+    return download
 
 
 def extend_claim(connection: Connection, download_id: str, claim: str, until_ms: int) -> bool:

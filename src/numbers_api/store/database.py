@@ -28,6 +28,8 @@ PAGE_CACHE_KIB = 16 * 1024
 # connection's usual one makes it markedly faster (docs/performance.md).
 BULK_LOAD_PAGE_CACHE_KIB = 128 * 1024
 CONNECT_SECONDS = 10
+# The tables a bulk write of numbers changes most (`Connection.after_bulk_write`).
+NUMBER_TABLES = ("phone_numbers", "phone_number_tags")
 
 
 class DatabaseUrlError(ValueError):
@@ -89,6 +91,20 @@ class Connection:
         if plan.sql is None:
             return plan.answer([])
         return plan.answer(self.fetch(plan.sql, plan.parameters))
+
+    def after_bulk_write(self, tables: Sequence[str], changed_rows: int) -> None:
+        """PostgreSQL: the planner's statistics of `tables` brought up to date when a write
+        changed more than autovacuum's default share of them (50 rows and a tenth), in the
+        writer's transaction. Autovacuum may be off or late, and without statistics a page's
+        statement is planned for an empty table: a scan where the primary key would do."""
+        if self.dialect is not POSTGRESQL:
+            return  # SQLite plans from its indexes alone until ANALYZE is run on purpose
+        for table in tables:
+            (rows,) = self.execute(
+                "SELECT reltuples FROM pg_class WHERE oid = to_regclass(?)", (table,)
+            ).fetchone()
+            if changed_rows > 50 + 0.1 * max(rows, 0):
+                self.execute(f"ANALYZE {table}")
 
     def batches(self, sql: str, parameters: Sequence[Any], size: int) -> Iterator[list[Any]]:
         """The rows of a large result, `size` at a time, never all in memory: on PostgreSQL

@@ -13,6 +13,7 @@ where each runs, and there are exactly two:
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,20 @@ T = TypeVar("T")
 # A worker's request threads, each with its own database connection: with 2 cores, more only
 # add memory and lock contention.
 THREADS_PER_WORKER = 8
+# Work that waited longer than this for a request thread is not started: its client is better
+# told at once to come back (503) than answered late, and the queue drains.
+QUEUE_DEADLINE_SECONDS = 1.0
+
+
+class Overloaded(Exception):
+    """The work waited past `QUEUE_DEADLINE_SECONDS` for a request thread and was not done."""
+
+
+def unless_late(queued: float, work: Callable[..., T], *arguments: Any) -> T:
+    """`work`, run in a request thread, unless it was `queued` too long ago."""
+    if time.monotonic() - queued > QUEUE_DEADLINE_SECONDS:
+        raise Overloaded
+    return work(*arguments)
 
 
 class Executor(ABC):
@@ -42,7 +57,8 @@ class Executor(ABC):
 
     @abstractmethod
     async def answer(self, request: Coroutine[Any, Any, T]) -> T:
-        """The request's answer: awaited from the event loop."""
+        """The request's answer: awaited from the event loop; Overloaded if it waited too long
+        for a request thread."""
 
     @abstractmethod
     async def read(self, plan: Plan[T]) -> T:
@@ -50,7 +66,8 @@ class Executor(ABC):
 
     @abstractmethod
     async def blocking(self, work: Callable[..., T], *arguments: Any) -> T:
-        """Work that blocks (a snapshot, a write), run in a request thread."""
+        """Work that blocks (a snapshot, a write), run in a request thread; Overloaded if it
+        waited too long for one."""
 
     @abstractmethod
     async def on_loop(self, work: Coroutine[Any, Any, T]) -> T:
@@ -67,7 +84,13 @@ class RequestThreads(Executor):
 
     async def answer(self, request: Coroutine[Any, Any, T]) -> T:
         self._loop = asyncio.get_running_loop()
-        return await self._loop.run_in_executor(self.threads, _run_to_end, request)
+        try:
+            return await self._loop.run_in_executor(
+                self.threads, unless_late, time.monotonic(), _run_to_end, request
+            )
+        except Overloaded:
+            request.close()
+            raise
 
     async def read(self, plan: Plan[T]) -> T:
         return self.database.connection().read(plan)
@@ -107,7 +130,9 @@ class LoopPipeline(Executor):
         return plan.answer(await self.statements.fetch(plan.sql, plan.parameters))
 
     async def blocking(self, work: Callable[..., T], *arguments: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.threads, work, *arguments)
+        return await asyncio.get_running_loop().run_in_executor(
+            self.threads, unless_late, time.monotonic(), work, *arguments
+        )
 
     async def on_loop(self, work: Coroutine[Any, Any, T]) -> T:
         return await work

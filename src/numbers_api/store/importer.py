@@ -23,7 +23,7 @@ import orjson
 import psycopg
 
 from numbers_api.store.accounts import bump_data_version
-from numbers_api.store.database import Connection
+from numbers_api.store.database import NUMBER_TABLES, Connection
 
 # The order of `Row`'s values: the columns of phone_numbers, as many as `NUMBER_COLUMNS`, first,
 # so that a row is written without rearranging it; then the names, which go elsewhere.
@@ -299,6 +299,7 @@ class Loader:
             self._set_aside.restore()
         connection.execute("DROP TABLE import_staging")
         bump_data_version(connection, self.account_id, None)  # numbers added
+        connection.after_bulk_write(NUMBER_TABLES, self.loaded)
         return self.loaded
 
 

@@ -19,7 +19,7 @@ import orjson
 
 from numbers_api.query.conditions import Condition, Field, OneOf, SortKey
 from numbers_api.query.job_query import JobListQuery
-from numbers_api.store.database import Connection
+from numbers_api.store.database import NUMBER_TABLES, Connection
 
 PENDING = "pending"
 IN_PROGRESS = "in_progress"
@@ -255,15 +255,18 @@ def _chunks(values: list[Any]) -> Iterable[list[Any]]:
 
 
 def claim_job(connection: Connection, runner: str, now_ms: int, lease_ms: int) -> ClaimedJob | None:
-    """The oldest job that is pending, or in progress with its lease run out, now held by
-    `runner`; None if there is none. One statement, so two runners never hold the same job: on
-    PostgreSQL the row is locked and a job another runner is claiming is passed over; a claim
-    that lost a race finds the job no longer claimable and claims nothing."""
+    """The oldest job that is pending, or in progress with its lease run out, of the account
+    whose jobs were claimed longest ago (so that one account's backlog delays no other's), now
+    held by `runner`; None if there is none. One statement, so two runners never hold the same
+    job: on PostgreSQL the row is locked and a job another runner is claiming is passed over; a
+    claim that lost a race finds the job no longer claimable and claims nothing."""
     claimable = "(status = ? OR (status = ? AND lease_expires_at < ?))"
     row = connection.execute(
         "UPDATE phone_number_jobs SET status = ?, claimed_by = ?, lease_expires_at = ?, "
-        f"updated_at = ? WHERE {claimable} AND id = (SELECT id FROM phone_number_jobs "
-        f"WHERE {claimable} ORDER BY created_at, id LIMIT 1{connection.dialect.skip_locked}) "
+        f"updated_at = ? WHERE {claimable} AND id = (SELECT j.id FROM phone_number_jobs j "
+        f"WHERE {claimable} ORDER BY coalesce((SELECT a.job_claimed_at FROM accounts a "
+        "WHERE a.id = j.account_id), 0), j.created_at, j.id "
+        f"LIMIT 1{connection.dialect.skip_locked}) "
         "RETURNING id, account_id, type, parameters",
         (
             IN_PROGRESS,
@@ -276,6 +279,7 @@ def claim_job(connection: Connection, runner: str, now_ms: int, lease_ms: int) -
     if row is None:
         return None
     job_id, account_id, job_type, parameters = row
+    connection.execute("UPDATE accounts SET job_claimed_at = ? WHERE id = ?", (now_ms, account_id))
     return ClaimedJob(job_id, int(account_id), job_type, orjson.loads(parameters))
 
 
@@ -329,6 +333,11 @@ def finish_job(connection: Connection, job_id: str, runner: str, now_ms: int) ->
         "phone_number_job_operations WHERE job_id = ? AND outcome IS NULL)",
         (job_id, SUCCESSFUL, COMPLETED, FAILED, now_ms, now_ms, job_id, runner, job_id),
     )
+    (changed,) = connection.execute(
+        "SELECT count(*) FROM phone_number_job_operations WHERE job_id = ? AND outcome = ?",
+        (job_id, SUCCESSFUL),
+    ).fetchone()
+    connection.after_bulk_write(NUMBER_TABLES, int(changed))
 
 
 def release_job(connection: Connection, job_id: str, runner: str) -> None:

@@ -18,7 +18,6 @@ import ctypes
 import ctypes.util
 import dataclasses
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,8 +42,8 @@ from numbers_api.query.conditions import (
     TextMatches,
 )
 from numbers_api.query.list_query import DEFAULT_ORDER, SORTS
-from numbers_api.store.accounts import Caller, data_version, logged_changes
-from numbers_api.store.database import Connection, Database
+from numbers_api.store.accounts import Caller, logged_changes
+from numbers_api.store.database import Connection
 
 log = logging.getLogger("numbers_api.index")
 
@@ -604,77 +603,7 @@ def _positions_of(index: AccountIndex, ids: Sequence[int]) -> list[int]:
     return positions
 
 
-class NumberIndexes:
-    """The index of each account that has been asked for, kept at its newest data version."""
-
-    def __init__(self, database: Database, mode: IndexMode) -> None:
-        self.database = database
-        self.mode = mode
-        self._indexes: dict[int, AccountIndex] = {}
-        self._building: set[int] = set()
-        self._lock = threading.Lock()
-        self._advancing = threading.Lock()
-
-    def current(self, caller: Caller) -> AccountIndex | None:
-        """The caller's index if it is at the caller's data version (no database read)."""
-        index = self._indexes.get(caller.account_id)
-        return index if index is not None and index.data_version == caller.data_version else None
-
-    def get(self, connection: Connection, caller: Caller) -> AccountIndex | None:
-        """The caller's index at its data version, or None: then the database answers."""
-        index = self._indexes.get(caller.account_id)
-        if index is not None and index.data_version == caller.data_version:
-            return index
-        if index is not None and index.data_version < caller.data_version:
-            with self._advancing:  # one thread advances; the others then find its result
-                index = self._indexes.get(caller.account_id)
-                if index is not None and index.data_version < caller.data_version:
-                    index = advance_index(index, connection, caller)
-                    if index is not None:
-                        self._keep(index, release=False)
-            if index is not None and index.data_version == caller.data_version:
-                return index
-        if self.mode is IndexMode.INLINE:
-            index = build_index(connection, caller)
-            self._keep(index)
-            return index
-        if self.mode is IndexMode.BACKGROUND:
-            with self._lock:
-                if caller.account_id in self._building:
-                    return None
-                self._building.add(caller.account_id)
-            threading.Thread(
-                target=self._build, args=(caller.account_id,), daemon=True, name="index"
-            ).start()
-        return None
-
-    def ready(self) -> list[AccountIndex]:
-        """The indexes held now, whatever their versions."""
-        with self._lock:
-            return list(self._indexes.values())
-
-    def _build(self, account_id: int) -> None:
-        try:
-            with self.database.snapshot() as connection:
-                caller = Caller(account_id, data_version(connection, account_id))
-                self._keep(build_index(connection, caller))
-        except Exception:
-            log.exception("building the index of account %d failed", account_id)
-        finally:
-            with self._lock:
-                self._building.discard(account_id)
-            self.database.close()  # this thread's connection
-
-    def _keep(self, index: AccountIndex, *, release: bool = True) -> None:
-        with self._lock:
-            current = self._indexes.get(index.account_id)
-            if current is None or current.data_version < index.data_version:
-                self._indexes[index.account_id] = index
-        if release:  # after a build: an advance frees too little to be worth a trim
-            _release_free_memory()
-
-
-def _release_free_memory() -> None:
+def release_free_memory() -> None:
     """glibc keeps the memory a build freed in its arenas, where the rest of the system cannot
     use it (how much: docs/performance.md); give it back. Elsewhere, nothing to do."""
     if _LIBC is not None:

@@ -259,6 +259,13 @@ _NUMBERS_FOREIGN_KEYS_DROPPED_ON_POSTGRESQL = [
     for name in ("account_id", "account_id_connection_id", "account_id_messaging_profile_id")
 ]
 
+# When each account's bulk job and CSV download were last claimed: the runners take the oldest
+# waiting work of the account served longest ago, so one account's backlog delays no other's.
+_FAIR_RUNNERS = [
+    "ALTER TABLE accounts ADD COLUMN job_claimed_at BIGINT",
+    "ALTER TABLE accounts ADD COLUMN download_claimed_at BIGINT",
+]
+
 MIGRATIONS: dict[str, list[list[str]]] = {
     "sqlite": [
         _base_schema(0),
@@ -273,6 +280,7 @@ MIGRATIONS: dict[str, list[list[str]]] = {
         _MESSAGING_SETTINGS,
         _BILLING_GROUPS,
         [],  # the numbers' foreign keys stay
+        _FAIR_RUNNERS,
     ],
     "postgresql": [
         _base_schema(1),
@@ -287,6 +295,7 @@ MIGRATIONS: dict[str, list[list[str]]] = {
         _MESSAGING_SETTINGS,
         _BILLING_GROUPS,
         _NUMBERS_FOREIGN_KEYS_DROPPED_ON_POSTGRESQL,
+        _FAIR_RUNNERS,
     ],
 }
 
