@@ -1,10 +1,14 @@
 -- wrk script: each connection walks its own slice of the request paths in PATHS_FILE, in order,
 -- and the summary is printed as one JSON line (requests, seconds, non-2xx, latency percentiles).
+-- A line is a path, asked with API_KEY, or a key, a tab and a path (many accounts at once).
 -- With ONCE set (one thread, one connection), the run stops after asking each path once; wrk
 -- still counts its whole duration, so the rate of such a run is 1 / its mean latency.
 local paths = {}
+local keys = {}
 for line in io.lines(os.getenv("PATHS_FILE")) do
-  paths[#paths + 1] = line
+  local own_key, path = line:match("^([^\t]+)\t(.+)$")
+  paths[#paths + 1] = path or line
+  keys[#paths] = own_key
 end
 local key = os.getenv("API_KEY")
 local once = os.getenv("ONCE") ~= nil
@@ -24,6 +28,10 @@ end
 
 function request()
   position = position % #paths + 1
+  local own_key = keys[position]
+  if own_key then
+    return wrk.format("GET", paths[position], {["Authorization"] = "Bearer " .. own_key})
+  end
   return wrk.format("GET", paths[position], headers)
 end
 

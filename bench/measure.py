@@ -173,6 +173,31 @@ class TreeMemory:
         }
 
 
+class ProcessPeaks:
+    """Each process of a tree (a server and its workers): its peak private memory (RssAnon),
+    sampled every 0.2 s from now until `stop`."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peaks: dict[int, int] = {}
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(0.2):
+            for pid in tree(self.pid):
+                anon = kb(f"/proc/{pid}/status", "RssAnon").get("RssAnon", 0)
+                self.peaks[pid] = max(self.peaks.get(pid, 0), anon)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def peaks_mb(self) -> list[int]:
+        return sorted((peak // 1024 for peak in self.peaks.values()), reverse=True)
+
+
 def main() -> int:
     started = time.perf_counter()
     status = subprocess.run(sys.argv[1:], check=False).returncode

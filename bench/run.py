@@ -57,6 +57,25 @@ def cli(database_url: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "numbers_api", "--database-url", database_url, *args]
 
 
+def start_server(
+    database_url: str, log: Path, *, rate_limit: int = RATE_LIMIT, index_memory_mb: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`numbers-api serve` with 2 workers and these limits on a free port, its output to `log`;
+    the process and its base URL, once it answers."""
+    port = free_port()
+    options = ["--workers", "2", "--rate-limit", str(rate_limit)]
+    options += ["--index-memory", str(index_memory_mb)]
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            cli(database_url, "serve", "--port", str(port), *options),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    wait_until_answering("server", server, f"{base}/health", log)
+    return server, base
+
+
 def data_files(workdir: Path, numbers: int) -> list[tuple[str, Path]]:
     """(account, file) for the measured account and its neighbours, generated once per size."""
     files = [("bench", workdir / f"bench-{numbers}.jsonl")]

@@ -25,8 +25,9 @@ from numbers_api.store.number_index import (
 log = logging.getLogger("numbers_api.index")
 
 # Sized for a host of 2 cores and a few GB with one worker per core: room for the index of an
-# account of 2,000,000 numbers, or of some hundreds of accounts of thousands.
-DEFAULT_INDEX_MEMORY_MB = 512
+# account of 1,000,000 numbers (about 550 MB of real memory, docs/performance.md) and hundreds of
+# accounts of thousands.
+DEFAULT_INDEX_MEMORY_MB = 1024
 # An account with fewer numbers than this is answered by SQL alone: its lists cost within about
 # a millisecond of the index's there (docs/performance.md), and its index would cost memory for
 # nothing.
