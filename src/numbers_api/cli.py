@@ -80,6 +80,12 @@ UVICORN_OPTIONS: dict[str, Any] = {
 }
 
 
+def _zero_or_more(raw: str) -> int:
+    if not raw.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more; got {raw!r}")
+    return int(raw)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="numbers-api",
@@ -185,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--index-memory",
-        type=int,
+        type=_zero_or_more,
         metavar="MB",
         help="each worker's in-memory indexes of accounts, at their real size; the least "
         "recently asked for goes first, and an account whose index alone is larger is "
@@ -193,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--rate-limit",
-        type=int,
+        type=_zero_or_more,
         metavar="N",
         help=f"requests a second per API key, with a burst of N, exact across the workers; "
         f"past it 429 with Retry-After. Failed authentications count per client address "
@@ -208,10 +214,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_environment(args.database_url)
         if args.command == "serve":
-            for option in ("index_memory", "rate_limit"):
-                value = getattr(args, option)
-                if value is not None and value < 0:
-                    raise SettingsError(f"--{option.replace('_', '-')}: must be 0 or more")
             if args.index_memory is not None:
                 settings = replace(settings, index_memory_mb=args.index_memory)
             if args.rate_limit is not None:

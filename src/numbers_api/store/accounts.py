@@ -103,6 +103,12 @@ def _caller(rows: list[tuple[Any, ...]]) -> Caller | None:
     return Caller(int(rows[0][0]), int(rows[0][1])) if rows else None
 
 
+def lock_account(connection: Connection, account: int) -> None:
+    """Take the account's row lock until the transaction ends (PostgreSQL; SQLite has one writer
+    at a time), so that two concurrent writers checking one of its quotas cannot both pass it."""
+    connection.execute("UPDATE accounts SET data_version = data_version WHERE id = ?", (account,))
+
+
 def data_version(connection: Connection, account: int) -> int:
     """The account's data version, as `connection`'s snapshot sees it."""
     row = connection.execute(

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from numbers_api.store.accounts import lock_account
 from numbers_api.store.database import Connection
 
 PENDING = "pending"
@@ -67,11 +68,8 @@ class DownloadsHeld:
 
 
 def downloads_held(connection: Connection, account_id: int) -> DownloadsHeld:
-    """Takes the account's row lock first (PostgreSQL; SQLite has one writer at a time), so that
-    two concurrent creations cannot both pass a quota."""
-    connection.execute(
-        "UPDATE accounts SET data_version = data_version WHERE id = ?", (account_id,)
-    )
+    """The account locked first (`lock_account`)."""
+    lock_account(connection, account_id)
     pending, files, file_bytes, oldest = connection.execute(
         "SELECT count(*) FILTER (WHERE status = ?), count(*) FILTER (WHERE status = ?), "
         "coalesce(sum(size) FILTER (WHERE status = ?), 0), "

@@ -19,6 +19,7 @@ import orjson
 
 from numbers_api.query.conditions import Condition, Field, OneOf, SortKey
 from numbers_api.query.job_query import JobListQuery
+from numbers_api.store.accounts import lock_account
 from numbers_api.store.database import NUMBER_TABLES, Connection
 
 PENDING = "pending"
@@ -88,12 +89,9 @@ def not_found(target: str) -> Failure:
 
 
 def open_jobs(connection: Connection, account_id: int, job_type: str) -> int:
-    """How many of the account's jobs of this type are pending or in progress. Takes the
-    account's row lock first (PostgreSQL; SQLite has one writer at a time), so that two
-    concurrent creations cannot both pass the limit."""
-    connection.execute(
-        "UPDATE accounts SET data_version = data_version WHERE id = ?", (account_id,)
-    )
+    """How many of the account's jobs of this type are pending or in progress, the account
+    locked first (`lock_account`)."""
+    lock_account(connection, account_id)
     row = connection.execute(
         "SELECT count(*) FROM phone_number_jobs WHERE account_id = ? AND type = ? "
         "AND status IN (?, ?)",
