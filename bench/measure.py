@@ -180,6 +180,7 @@ class ProcessPeaks:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peaks: dict[int, int] = {}
+        self.roles: dict[int, str] = {}
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -189,6 +190,8 @@ class ProcessPeaks:
             for pid in tree(self.pid):
                 anon = kb(f"/proc/{pid}/status", "RssAnon").get("RssAnon", 0)
                 self.peaks[pid] = max(self.peaks.get(pid, 0), anon)
+                if pid not in self.roles:
+                    self.roles[pid] = _role(pid)
 
     def stop(self) -> None:
         self._stopped.set()
@@ -196,6 +199,26 @@ class ProcessPeaks:
 
     def peaks_mb(self) -> list[int]:
         return sorted((peak // 1024 for peak in self.peaks.values()), reverse=True)
+
+    def peaks_by_role_mb(self) -> dict[str, list[int]]:
+        """The peaks of the server's workers, of their index builder processes, and of the rest
+        (the supervisor), each list largest first."""
+        roles: dict[str, list[int]] = {}
+        for pid, peak in self.peaks.items():
+            roles.setdefault(self.roles.get(pid, "other"), []).append(peak // 1024)
+        return {role: sorted(peaks, reverse=True) for role, peaks in roles.items()}
+
+
+def _role(pid: int) -> str:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "other"
+    if b"numbers_api.store.index_builder" in command:
+        return "index builder"
+    if b"multiprocessing" in command:  # uvicorn starts its workers with multiprocessing's spawn
+        return "worker"
+    return "other"
 
 
 def main() -> int:

@@ -92,17 +92,23 @@ def data_files(workdir: Path, numbers: int) -> list[tuple[str, Path]]:
     return files
 
 
-def fresh_database(url: str | None, workdir: Path, numbers: int) -> str:
+def fresh_database(
+    url: str | None, workdir: Path, numbers: int, name: str = "bench", *, keep: bool = False
+) -> str:
+    """The URL of the database `NAME-N` (a SQLite file in `workdir`, or a schema `NAME_N` of the
+    PostgreSQL database at `url`), made empty unless `keep`."""
     if url is None:
-        path = workdir / f"bench-{numbers}.db"
+        path = workdir / f"{name}-{numbers}.db"
         for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+            if not keep:
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
-    schema = f"bench_{numbers}"
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
-        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        connection.execute(f"CREATE SCHEMA {schema}")
+    schema = f"{name}_{numbers}"
+    if not keep:
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+            connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            connection.execute(f"CREATE SCHEMA {schema}")
     options = quote(f"-csearch_path={schema},public", safe="")
     return f"{url}{'&' if '?' in url else '?'}options={options}"
 
@@ -192,13 +198,23 @@ def wrk(
     assert not once or connections == 1, "one connection walks the paths in order"
     paths_file = workdir / "paths.txt"
     paths_file.write_text("".join(f"{path}\n" for path in paths))
-    threads = min(connections, 2)
     settle(settle_on, key)
     cpu = CpuUse(server_pid, database)
+    summary = wrk_run(base, paths_file, key, connections=connections, seconds=seconds, once=once)
+    if once and summary["requests"] >= len(paths):  # ended early; wrk counts the whole duration
+        summary["rps"] = 1000 / summary["mean_ms"]
+    summary["cpu_seconds"] = cpu.since()
+    return summary
+
+
+def wrk_run(
+    base: str, paths_file: Path, key: str, *, connections: int, seconds: int, once: bool = False
+) -> dict[str, Any]:
+    """wrk over the paths in `paths_file` (`bench/load.lua`), now: its summary."""
     result = subprocess.run(
         [
             "wrk",
-            f"-t{threads}",
+            f"-t{min(connections, 2)}",
             f"-c{connections}",
             f"-d{seconds}s",
             "--timeout",
@@ -221,9 +237,6 @@ def wrk(
         [line for line in result.stdout.splitlines() if line.startswith("{")][-1]
     )
     summary["rps"] = summary["requests"] / summary["seconds"]
-    if once and summary["requests"] >= len(paths):  # ended early; wrk counts the whole duration
-        summary["rps"] = 1000 / summary["mean_ms"]
-    summary["cpu_seconds"] = cpu.since()
     return summary
 
 
@@ -293,19 +306,31 @@ def ratio_row(name: str, figures: dict[str, Any], ceiling: dict[str, Any]) -> st
     )
 
 
-def main() -> None:
+def bench_parser(description: str | None, *, numbers: int) -> argparse.ArgumentParser:
+    """The options every wrk-driven benchmark takes: the account's size, the engine, the files."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--numbers", type=int, default=100_000, help="numbers in the account")
+    parser.add_argument("--numbers", type=int, default=numbers, help="numbers in the account")
     parser.add_argument("--database-url", help="a PostgreSQL URL (default: a SQLite file)")
-    parser.add_argument("--seconds", type=int, default=8, help="seconds of each mixed run")
-    parser.add_argument("--kind-seconds", type=int, default=3, help="seconds of each kind's run")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/numbers-api-bench"))
+    return parser
+
+
+def bench_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The parsed options, once wrk is known to be there and the working folder made."""
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench: needs wrk (Debian: apt-get install wrk)")
     args.workdir.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def main() -> None:
+    parser = bench_parser(__doc__, numbers=100_000)
+    parser.add_argument("--seconds", type=int, default=8, help="seconds of each mixed run")
+    parser.add_argument("--kind-seconds", type=int, default=3, help="seconds of each kind's run")
+    args = bench_arguments(parser)
     engine = "postgresql" if args.database_url else "sqlite"
 
     files = data_files(args.workdir, args.numbers)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from numbers_api.store.number_index import IndexMode
+from numbers_api.store import number_index
+from numbers_api.store.number_index import BITMAP_FROM, IndexMode
 from tests.conftest import ApiClient
 from tests.support.factories import Inventory, number_record
 from tests.test_list_reference import (
@@ -101,15 +103,21 @@ def check_list(
 @pytest.mark.parametrize("index_mode", [IndexMode.INLINE, IndexMode.OFF], ids=["index", "sql"])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
+    # Values held by this many numbers or more get a bitmap of their own (`Postings`).
+    bitmap_from=st.sampled_from([1, 2, BITMAP_FROM]),
     inventory=inventories,
     steps=st.lists(st.tuples(st.lists(writes, max_size=3), filters, sorts), min_size=1, max_size=5),
 )
 def test_list_after_writes_agrees_with_the_reference(
     index_mode: IndexMode,
+    bitmap_from: int,
     inventory: list[Number],
     steps: list[tuple[list[tuple[int, dict[str, Any] | str]], dict[str, str], str | None]],
 ) -> None:
-    with serving(inventory, index_mode) as (api, key):
+    with (
+        patch.object(number_index, "BITMAP_FROM", bitmap_from),
+        serving(inventory, index_mode) as (api, key),
+    ):
         numbers = list(inventory)
         check_list(api, key, numbers, {}, None)  # the index, at the imported version
         for step_writes, query, sort in steps:

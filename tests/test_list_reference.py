@@ -10,13 +10,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from numbers_api.store import number_index
 from numbers_api.store.database import Database
-from numbers_api.store.number_index import IndexMode
+from numbers_api.store.number_index import BITMAP_FROM, IndexMode
 from tests.conftest import ApiClient, started
 from tests.support.databases import fresh_database_url
 from tests.support.factories import Inventory
@@ -185,6 +187,8 @@ def serving(inventory: list[Number], index_mode: IndexMode) -> Iterator[tuple[Ap
 @pytest.mark.parametrize("index_mode", [IndexMode.INLINE, IndexMode.OFF], ids=["index", "sql"])
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
+    # Values held by this many numbers or more get a bitmap of their own (`Postings`).
+    bitmap_from=st.sampled_from([1, 2, BITMAP_FROM]),
     inventory=inventories,
     queries=st.lists(
         st.tuples(filters, sorts, st.integers(1, 4), st.integers(1, 6)), min_size=1, max_size=4
@@ -192,10 +196,14 @@ def serving(inventory: list[Number], index_mode: IndexMode) -> Iterator[tuple[Ap
 )
 def test_list_agrees_with_the_reference(
     index_mode: IndexMode,
+    bitmap_from: int,
     inventory: list[Number],
     queries: list[tuple[dict[str, str], str | None, int, int]],
 ) -> None:
-    with serving(inventory, index_mode) as (api, key):
+    with (
+        patch.object(number_index, "BITMAP_FROM", bitmap_from),
+        serving(inventory, index_mode) as (api, key),
+    ):
         for query, sort, page_number, page_size in queries:
             params = {**query, "page[number]": str(page_number), "page[size]": str(page_size)}
             if sort is not None:

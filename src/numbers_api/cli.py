@@ -28,6 +28,7 @@ from numbers_api.settings import (
     DATABASE_URL_VARIABLE,
     DEFAULT_RATE_LIMIT,
     FAULTS_VARIABLE,
+    INDEX_DIRECTORY_VARIABLE,
     INDEX_MEMORY_VARIABLE,
     INDEX_VARIABLE,
     RATE_LIMIT_TABLE_VARIABLE,
@@ -37,13 +38,15 @@ from numbers_api.settings import (
 )
 from numbers_api.store.accounts import (
     AccountError,
+    account_id,
     create_account,
     create_key,
     reset_account,
     revoke_key,
 )
 from numbers_api.store.database import DEFAULT_DATABASE_URL, Database, DatabaseUrlError
-from numbers_api.store.number_indexes import DEFAULT_INDEX_MEMORY_MB
+from numbers_api.store.index_builder import build_into
+from numbers_api.store.number_indexes import DEFAULT_INDEX_MEMORY_MB, SMALLEST_INDEXED
 
 log = logging.getLogger("numbers_api")
 
@@ -62,7 +65,8 @@ environment:
                             2 s more (serve; comma-separate several faults)
                             'slow_jobs': each number of a bulk job waits 0.25 s first (serve)
   {INDEX_VARIABLE}          background (default): each worker keeps an in-memory index of
-                            each account it serves, built on a thread while SQL answers;
+                            each account it serves, loaded at start from those the database
+                            keeps, else built by a process of its own while SQL answers;
                             inline: built by the request that needs it; off: SQL only (serve)
   {INDEX_MEMORY_VARIABLE}   each worker's index memory in MB when --index-memory is not
                             given (default {DEFAULT_INDEX_MEMORY_MB}) (serve)
@@ -118,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = commands.add_parser(
         "import",
-        help="load numbers from a .jsonl or .csv file (all or nothing)",
+        help="load numbers from a .jsonl or .csv file (all or nothing), then build and keep "
+        "the account's list index for the servers to load",
         description="Load numbers into an account. Every record is checked first; if any is "
         "bad, nothing is written and each problem is printed as "
         "'line N: FIELD: REASON'. See docs/import.md for the fields.",
@@ -273,7 +278,16 @@ def import_command(database: Database, path: Path, account: str) -> int:
         )
         return 1
     print(f"imported {report.imported:,} numbers into {account!r} in {report.seconds:.1f} s")
+    index_for_serving(database, account)
     return 0
+
+
+def index_for_serving(database: Database, account: str) -> None:
+    """Build and keep the account's list index now, so that servers load it rather than each
+    building it under load (`store/index_builder.py`)."""
+    built = build_into(database, account_id(database.connection(), account), SMALLEST_INDEXED)
+    if built.indexed:
+        print(f"indexed them for lists in {built.seconds:.1f} s")
 
 
 def export_command(database: Database, args: argparse.Namespace) -> int:
@@ -326,6 +340,7 @@ def demo_command(database: Database, count: int, seed: int) -> int:
     if not report.ok:
         return 1
     print(f"account 'demo' has {report.imported:,} numbers ({report.seconds:.1f} s).")
+    index_for_serving(database, "demo")
     print("Serve them:  numbers-api serve")
     print(
         'Then:        curl -g -H "Authorization: Bearer $KEY" '
@@ -347,6 +362,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
         table = Path(shared) / "rate-limits"
         RateLimiter.make_table(table)
         os.environ[RATE_LIMIT_TABLE_VARIABLE] = str(table)
+        indexes = Path(shared) / "indexes"
+        indexes.mkdir()
+        os.environ[INDEX_DIRECTORY_VARIABLE] = str(indexes)
         log.info(
             "serving %s on http://%s:%d/v2 with %d worker(s), index memory %d MB each, "
             "rate limit %s",

@@ -17,6 +17,8 @@ INDEX_MEMORY_VARIABLE = "NUMBERS_API_INDEX_MEMORY"
 RATE_LIMIT_VARIABLE = "NUMBERS_API_RATE_LIMIT"
 # Set by `serve` for its workers: the rate limits' table, shared by every worker of the host.
 RATE_LIMIT_TABLE_VARIABLE = "NUMBERS_API_RATE_LIMIT_TABLE"
+# Set by `serve` for its workers: the directory where they share the indexes they build.
+INDEX_DIRECTORY_VARIABLE = "NUMBERS_API_INDEX_DIRECTORY"
 # Requests a second per API key (and per client address for failed authentications), with a
 # burst of as many: far above what a test suite or a dashboard asks, low enough that one client
 # cannot take a worker's database round trips from the rest.
@@ -39,6 +41,7 @@ class Settings:
     index_smallest: int = SMALLEST_INDEXED  # accounts with fewer numbers: SQL alone
     rate_limit: int = DEFAULT_RATE_LIMIT  # 0: no limit
     rate_limit_table: Path | None = None  # None: the limits are this process's own
+    index_directory: Path | None = None  # None: the indexes this process builds are its own
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> Settings:
@@ -60,6 +63,7 @@ class Settings:
                 f"{INDEX_VARIABLE}: unknown mode {index!r}; known: {known}"
             ) from None
         table = os.environ.get(RATE_LIMIT_TABLE_VARIABLE)
+        index_directory = os.environ.get(INDEX_DIRECTORY_VARIABLE)
         return cls(
             database_url=database_url
             or os.environ.get(DATABASE_URL_VARIABLE)
@@ -69,6 +73,7 @@ class Settings:
             index_memory_mb=_whole_number(INDEX_MEMORY_VARIABLE, DEFAULT_INDEX_MEMORY_MB),
             rate_limit=_whole_number(RATE_LIMIT_VARIABLE, DEFAULT_RATE_LIMIT),
             rate_limit_table=Path(table) if table else None,
+            index_directory=Path(index_directory) if index_directory else None,
         )
 
 

@@ -102,6 +102,7 @@ class Api:
             settings.index_mode,
             memory_budget=settings.index_memory_mb * 2**20,
             smallest=settings.index_smallest,
+            directory=settings.index_directory,
         )
         self.in_flight = 0  # requests this worker has taken and not yet answered
         self.rate_limits = rate_limiter(settings.rate_limit, settings.rate_limit_table)
@@ -248,6 +249,8 @@ class RequestLog:
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     worker: Worker = app.state.api.worker
+    # Before the first request: a load that competes with requests takes many times as long.
+    await anyio.to_thread.run_sync(app.state.api.indexes.preload)
     worker.downloads.start()
     worker.jobs.start()
     try:

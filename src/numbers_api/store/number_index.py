@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +71,7 @@ _BATCH = 50_000
 TRIGRAM = 3  # the digits filter takes at least three digits: one trigram is an exact answer
 Positions = npt.NDArray[np.uint32]
 K = TypeVar("K")
+_Key_contra = TypeVar("_Key_contra", contravariant=True)
 
 
 class IndexMode(Enum):
@@ -132,7 +133,7 @@ class AccountIndex:
     ids: npt.NDArray[np.int64]  # by position
     phone_numbers: npt.NDArray[np.bytes_]  # by position, to confirm digit candidates
     everything: BitMap
-    values: dict[Field, dict[str | None, BitMap]]
+    values: dict[Field, Postings]
     tags: dict[str, BitMap]
     untagged: BitMap
     trigrams: dict[int, BitMap]  # three digits as a number (0-999) -> positions that contain them
@@ -152,8 +153,11 @@ class AccountIndex:
         arrays += list(self.codes.values())
         arrays += [a for o in self.orderings.values() for a in (o.positions, o.ranks)]
         bitmaps = [self.everything, self.untagged, *self.tags.values(), *self.trigrams.values()]
-        bitmaps += [b for postings in self.values.values() for b in postings.values()]
-        return sum(a.nbytes for a in arrays) + sum(_bitmap_bytes(b) for b in bitmaps)
+        return (
+            sum(a.nbytes for a in arrays)
+            + sum(_bitmap_bytes(b) for b in bitmaps)
+            + sum(postings.size_in_bytes() for postings in self.values.values())
+        )
 
     def answers(self, conditions: Iterable[Condition], order: tuple[SortKey, ...]) -> bool:
         """Whether the index holds what the query looks at (other queries go to SQL)."""
@@ -189,16 +193,16 @@ class AccountIndex:
         match condition:
             case OneOf(field_, values):
                 postings = self.values[field_]
-                return BitMap.union(*(postings.get(v, BitMap()) for v in values))
+                return BitMap.union(BitMap(), *(postings.get(v) or BitMap() for v in values))
             case IsNull(field_):
-                return self.values[field_].get(None, BitMap())
+                return self.values[field_].get(None) or BitMap()
             case TextMatches(Field.CONNECTION_NAME, match, text):
                 test = _text_test(match, text.casefold())
                 postings = self.values[Field.CONNECTION_ID]
                 return BitMap.union(
                     BitMap(),
                     *(
-                        postings.get(cid, BitMap())
+                        postings.get(cid) or BitMap()
                         for cid, name in self.connection_names.items()
                         if name is not None and test(name)
                     ),
@@ -279,17 +283,77 @@ class _Codes:
         return np.frombuffer(self._codes, dtype=np.uint32)
 
 
-def _group(codes: Positions, code_of: dict[Any, int], positions: Positions) -> dict[Any, BitMap]:
-    """Each value's positions, for the values' codes at the given positions."""
+def _grouped(
+    codes: Positions, code_of: dict[Any, int], positions: Positions
+) -> tuple[Positions, npt.NDArray[np.intp]]:
+    """The positions grouped by their values' codes, and where each code's group starts."""
     # Fewer than 65,536 values (nearly every column) sort as 16-bit keys: numpy's radix sort.
     keys = codes.astype(np.uint16) if len(code_of) <= 1 << 16 else codes
     order = np.argsort(keys, kind="stable")
-    grouped = positions[order]
-    bounds = np.searchsorted(codes[order], np.arange(len(code_of) + 1))
+    return positions[order], np.searchsorted(codes[order], np.arange(len(code_of) + 1))
+
+
+def _bitmap(positions: Positions) -> BitMap:
+    return BitMap(array.array("I", positions.tobytes()))
+
+
+def _group(codes: Positions, code_of: dict[Any, int], positions: Positions) -> dict[Any, BitMap]:
+    """Each value's positions, for the values' codes at the given positions."""
+    grouped, bounds = _grouped(codes, code_of, positions)
     return {
-        value: BitMap(array.array("I", grouped[bounds[code] : bounds[code + 1]].tobytes()))
-        for value, code in code_of.items()
+        value: _bitmap(grouped[bounds[code] : bounds[code + 1]]) for value, code in code_of.items()
     }
+
+
+# A value held by fewer positions than this keeps them in `Postings`' shared array, not a bitmap.
+BITMAP_FROM = 64
+
+
+@dataclass(slots=True)
+class Postings:
+    """A column's positions by value. A value held by many positions has a bitmap; the many
+    values held by few (a customer reference is often one number's) share one array of positions
+    grouped by value, a bitmap made when asked for: hundreds of thousands of small bitmaps cost
+    far more memory, and time to load, than their positions (docs/performance.md)."""
+
+    bitmaps: dict[Any, BitMap]  # the values' own bitmaps, and any a change has replaced
+    code_of: dict[Any, int]  # the column's codes (`_Codes.code_of`, shared)
+    grouped: Positions  # the positions, grouped by code
+    bounds: npt.NDArray[np.intp]  # where each code's group starts in `grouped`
+
+    @classmethod
+    def of(cls, codes: Positions, code_of: dict[Any, int], positions: Positions) -> Postings:
+        grouped, bounds = _grouped(codes, code_of, positions)
+        many = np.flatnonzero(np.diff(bounds) >= BITMAP_FROM)
+        value_of = dict(zip(code_of.values(), code_of.keys(), strict=True))
+        bitmaps = {
+            value_of[code]: _bitmap(grouped[bounds[code] : bounds[code + 1]])
+            for code in many.tolist()
+        }
+        return cls(bitmaps, code_of, grouped, bounds)
+
+    def get(self, value: Any) -> BitMap | None:
+        bitmap = self.bitmaps.get(value)
+        if bitmap is not None:
+            return bitmap
+        code = self.code_of.get(value)
+        if code is None or code + 1 >= len(self.bounds):  # a value new since the build
+            return None
+        return _bitmap(self.grouped[self.bounds[code] : self.bounds[code + 1]])
+
+    def __setitem__(self, value: Any, bitmap: BitMap) -> None:
+        self.bitmaps[value] = bitmap
+
+    def copy(self) -> Postings:
+        """A copy whose values can be given new bitmaps; the shared array is never changed."""
+        return Postings(dict(self.bitmaps), self.code_of, self.grouped, self.bounds)
+
+    def size_in_bytes(self) -> int:
+        return (
+            self.grouped.nbytes
+            + self.bounds.nbytes
+            + sum(_bitmap_bytes(b) for b in self.bitmaps.values())
+        )
 
 
 def build_index(connection: Connection, caller: Caller) -> AccountIndex:
@@ -315,7 +379,7 @@ def build_index(connection: Connection, caller: Caller) -> AccountIndex:
     position_of_row[row_at] = np.arange(len(row_at), dtype=np.uint32)
     positions = np.arange(len(row_at), dtype=np.uint32)
     codes = {field_: column.array()[row_at] for field_, column in columns.items()}
-    values = {f: _group(codes[f], column.code_of, positions) for f, column in columns.items()}
+    values = {f: Postings.of(codes[f], column.code_of, positions) for f, column in columns.items()}
     ids = row_ids[row_at]
     phone_numbers = (np.concatenate(numbers) if numbers else np.array([], np.bytes_))[row_at]
 
@@ -511,7 +575,7 @@ class _Changes:
 
     def equality_columns(
         self, index: AccountIndex
-    ) -> tuple[dict[Field, Positions], dict[Field, dict[str | None, BitMap]], set[Field]]:
+    ) -> tuple[dict[Field, Positions], dict[Field, Postings], set[Field]]:
         """The columns' codes and postings, and the columns whose value changed for a number
         still held."""
         codes = dict(index.codes)
@@ -527,7 +591,7 @@ class _Changes:
             if moved:
                 revalued.add(field_)
                 codes[field_] = before.copy()
-            postings = values[field_] = dict(index.values[field_])
+            postings = values[field_] = index.values[field_].copy()
             owned: set[str | None] = set()
             for p in [*moved, *self.released]:
                 _owned(postings, owned, table.values[before[p]]).discard(p)
@@ -583,13 +647,20 @@ class _Changes:
         return orderings
 
 
-def _owned(bitmaps: dict[K, BitMap], owned: set[K], key: K) -> BitMap:
+class _Bitmaps(Protocol[_Key_contra]):
+    def get(self, key: _Key_contra, /) -> BitMap | None: ...
+    def __setitem__(self, key: _Key_contra, bitmap: BitMap, /) -> None: ...
+
+
+def _owned(bitmaps: _Bitmaps[K], owned: set[K], key: K) -> BitMap:
     """The key's bitmap, copied (or made) the first time this copy of the index changes it."""
-    if key not in owned:
-        bitmap = bitmaps.get(key)
-        bitmaps[key] = BitMap() if bitmap is None else bitmap.copy()
-        owned.add(key)
-    return bitmaps[key]
+    bitmap = bitmaps.get(key)
+    if key in owned and bitmap is not None:
+        return bitmap
+    copy = BitMap() if bitmap is None else bitmap.copy()
+    bitmaps[key] = copy
+    owned.add(key)
+    return copy
 
 
 def _positions_of(index: AccountIndex, ids: Sequence[int]) -> list[int]:

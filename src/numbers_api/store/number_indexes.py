@@ -1,19 +1,23 @@
 """A worker's in-memory indexes (`number_index.py`) of the accounts it serves, held within a
 memory budget: each index counted at its real size, the least recently asked for evicted first,
-accounts too small to need one answered by SQL, and builds run one at a time on a thread of
-their own."""
+accounts too small to need one answered by SQL, and builds run one at a time by the worker's
+builder process (`index_builder.py`), whose results the host's workers share."""
 
 from __future__ import annotations
 
 import logging
 import queue
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from numbers_api.cache import LruCache
-from numbers_api.store.accounts import Caller, data_version
+from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection, Database
+from numbers_api.store.index_builder import Built, IndexBuilder, count_up_to, load_snapshot
 from numbers_api.store.number_index import (
     AccountIndex,
     IndexMode,
@@ -23,6 +27,7 @@ from numbers_api.store.number_index import (
 )
 
 log = logging.getLogger("numbers_api.index")
+Index = TypeVar("Index", AccountIndex, AccountIndex | None)
 
 # Sized for a host of 2 cores and a few GB with one worker per core: room for the index of an
 # account of 1,000,000 numbers (about 550 MB of real memory, docs/performance.md) and hundreds of
@@ -47,7 +52,10 @@ class NumberIndexes:
         mode: IndexMode,
         memory_budget: int = DEFAULT_INDEX_MEMORY_MB * 2**20,
         smallest: int = SMALLEST_INDEXED,
+        directory: Path | None = None,
     ) -> None:
+        """`directory`: the one the host's workers share, for their builds' lock files (`serve`
+        makes one); by default, a temporary one of this worker's own."""
         self.database = database
         self.mode = mode
         self.memory_budget = memory_budget
@@ -63,6 +71,11 @@ class NumberIndexes:
         self._builds: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._queued: set[int] = set()
         self._builder: threading.Thread | None = None
+        self._own_directory: tempfile.TemporaryDirectory[str] | None = None
+        if directory is None:
+            self._own_directory = tempfile.TemporaryDirectory(prefix="numbers-api-indexes-")
+            directory = Path(self._own_directory.name)
+        self._process = IndexBuilder(database.url, directory, smallest)
 
     @property
     def held_bytes(self) -> int:
@@ -111,10 +124,34 @@ class NumberIndexes:
         with self._lock:
             return list(self._indexes.values())
 
+    def preload(self) -> None:
+        """Load the indexes kept in the database (`index_builder.py`), the largest accounts'
+        first, as many as the budget holds. An index older than its account's data version is
+        brought forward at its first use, if few numbers changed since."""
+        if self.mode is not IndexMode.BACKGROUND:
+            return
+        with self.database.snapshot() as connection:
+            kept = connection.execute(
+                "SELECT account_id, data_version, sum(length(body)) AS bytes "
+                "FROM index_snapshots GROUP BY account_id, data_version ORDER BY bytes DESC"
+            ).fetchall()
+        for account, version, stored in kept:
+            if self._held + stored > self.memory_budget:
+                continue
+            started = time.perf_counter()
+            index, size = self._load_kept(account, version)
+            if index is not None:
+                self._loaded(index, size, "kept", started)
+        self.database.close()  # this thread's connection
+
     def close(self) -> None:
-        """Stop the builder thread once its current build is done."""
+        """Stop the builder thread once its current build is done, and the builder process."""
         if self._builder is not None:
             self._builds.put(None)
+            self._builder.join()
+        self._process.close()
+        if self._own_directory is not None:
+            self._own_directory.cleanup()
 
     def _advanced(self, connection: Connection, caller: Caller) -> AccountIndex | None:
         """The caller's index brought forward from an older version, if it can be."""
@@ -132,11 +169,11 @@ class NumberIndexes:
         return self.current(caller)
 
     def _run_builds(self) -> None:
-        """The builder thread: one build at a time, on its own connection, in the order asked."""
+        """The builder thread: one build at a time, by the builder process, in the order asked;
+        the thread loads what the build kept, on a connection of its own."""
         while (account := self._builds.get()) is not None:
             try:
-                with self.database.snapshot() as connection:
-                    self._build(connection, Caller(account, data_version(connection, account)))
+                self._load(self._process.build(account))
             except Exception:
                 log.exception("building the index of account %d failed", account)
             finally:
@@ -144,38 +181,52 @@ class NumberIndexes:
                     self._queued.discard(account)
         self.database.close()  # this thread's connection
 
+    def _load(self, built: Built) -> None:
+        account, version = built.account_id, built.data_version
+        if not built.indexed:
+            self._small.put(account, version)
+            return
+        started = time.perf_counter()
+        index, size = self._load_kept(account, version)
+        if index is None:  # a newer version's build replaced it meanwhile: asked again later
+            return
+        how = "built" if built.built_here else "found (built before or by another worker)"
+        self._loaded(index, size, f"{how} in {built.seconds:.2f} s", started)
+
+    def _load_kept(self, account: int, version: int) -> tuple[AccountIndex | None, int]:
+        with self.database.snapshot() as connection:
+            return _measured(lambda: load_snapshot(connection, account, version))
+
+    def _loaded(self, index: AccountIndex, size: int, how: str, started: float) -> None:
+        log.info(
+            "index of account %d (data version %d, %d numbers) ready: %s, loaded in %.2f s",
+            index.account_id,
+            index.data_version,
+            len(index.ids),
+            how,
+            time.perf_counter() - started,
+        )
+        self._keep(index, size)
+
     def _build(self, connection: Connection, caller: Caller) -> None:
-        """Build and keep the caller's index, unless the account is small."""
-        (numbers,) = connection.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM phone_numbers WHERE account_id = ? LIMIT ?) t",
-            (caller.account_id, self.smallest),
-        ).fetchone()
-        if numbers < self.smallest:
+        """Build and keep the caller's index here, unless the account is small."""
+        if count_up_to(connection, caller.account_id, self.smallest) < self.smallest:
             self._small.put(caller.account_id, caller.data_version)
             return
-        release_free_memory()
-        before = _private_memory()
-        index = build_index(connection, caller)
-        release_free_memory()
-        after = _private_memory()
-        # The process's private memory grew by what the index holds, give or take what other
-        # threads did meanwhile: never less than the index's own count of its arrays and bitmaps.
-        size = index.size_in_bytes()
-        if before is not None and after is not None:
-            size = max(size, after - before)
+        index, size = _measured(lambda: build_index(connection, caller))
+        self._keep(index, size)
+
+    def _keep(self, index: AccountIndex, size: int) -> None:
+        account = index.account_id
         log.info(
             "index of account %d takes %.0f MB of memory (%.0f MB of arrays and bitmaps); "
             "indexes held: %.0f MB of %.0f",
-            caller.account_id,
+            account,
             size / 2**20,
             index.size_in_bytes() / 2**20,
             (self._held + size) / 2**20,
             self.memory_budget / 2**20,
         )
-        self._keep(index, size)
-
-    def _keep(self, index: AccountIndex, size: int) -> None:
-        account = index.account_id
         with self._lock:
             current = self._indexes.get(account)
             if current is not None and current.data_version >= index.data_version:
@@ -211,6 +262,21 @@ class NumberIndexes:
         if self._indexes.pop(account, None) is not None:
             self._held -= self._sizes.pop(account)
             self._asked.pop(account, None)
+
+
+def _measured(make: Callable[[], Index]) -> tuple[Index, int]:
+    """The index `make` returns, and its real size: what the process's private memory grew by
+    meanwhile, give or take what other threads did; never less than the index's own count of
+    its arrays and bitmaps."""
+    release_free_memory()
+    before = _private_memory()
+    index = make()
+    release_free_memory()
+    after = _private_memory()
+    size = 0 if index is None else index.size_in_bytes()
+    if before is not None and after is not None:
+        size = max(size, after - before)
+    return index, size
 
 
 def _private_memory() -> int | None:

@@ -266,6 +266,25 @@ _FAIR_RUNNERS = [
     "ALTER TABLE accounts ADD COLUMN download_claimed_at BIGINT",
 ]
 
+
+def _index_snapshots(engine: int) -> list[str]:
+    """Each account's in-memory index as its builder left it (`store/index_builder.py`), in
+    parts, so that a server starting or a second worker loads it instead of building it."""
+    big = "INTEGER" if engine == 0 else "BIGINT"
+    statements = [
+        f"""CREATE TABLE index_snapshots (
+            account_id {big} NOT NULL REFERENCES accounts(id),
+            data_version {big} NOT NULL,
+            part INTEGER NOT NULL,
+            body {"BLOB" if engine == 0 else "BYTEA"} NOT NULL,
+            PRIMARY KEY (account_id, data_version, part)
+        )"""
+    ]
+    if engine == 1:  # arrays and bitmaps hardly compress: not worth TOAST's time
+        statements.append("ALTER TABLE index_snapshots ALTER COLUMN body SET STORAGE EXTERNAL")
+    return statements
+
+
 MIGRATIONS: dict[str, list[list[str]]] = {
     "sqlite": [
         _base_schema(0),
@@ -281,6 +300,7 @@ MIGRATIONS: dict[str, list[list[str]]] = {
         _BILLING_GROUPS,
         [],  # the numbers' foreign keys stay
         _FAIR_RUNNERS,
+        _index_snapshots(0),
     ],
     "postgresql": [
         _base_schema(1),
@@ -296,6 +316,7 @@ MIGRATIONS: dict[str, list[list[str]]] = {
         _BILLING_GROUPS,
         _NUMBERS_FOREIGN_KEYS_DROPPED_ON_POSTGRESQL,
         _FAIR_RUNNERS,
+        _index_snapshots(1),
     ],
 }
 
