@@ -77,6 +77,22 @@ def test_an_index_kept_in_the_database_is_not_built_again_by_the_next_server(
     assert not builders[0].build(caller.account_id).built_here
 
 
+def test_an_index_kept_in_another_format_is_built_again_not_loaded(
+    builders: list[IndexBuilder], database: Database, inventory: Inventory
+) -> None:
+    caller = account(inventory, "owner", 12)
+    build_into(database, caller.account_id, smallest=10)
+    with database.transaction() as connection:  # as an older version of the code kept it
+        connection.execute("UPDATE index_snapshots SET format = format - 1")
+    indexes = NumberIndexes(database, IndexMode.BACKGROUND, smallest=10)
+    indexes.preload()
+    indexes.close()
+    assert indexes.ready() == []
+    assert builders[0].build(caller.account_id).built_here
+    [(formats,)] = database.connection().fetch("SELECT count(DISTINCT format) FROM index_snapshots")
+    assert formats == 1
+
+
 def test_a_new_data_version_is_built_again_and_the_older_one_dropped(
     builders: list[IndexBuilder], database: Database, inventory: Inventory
 ) -> None:

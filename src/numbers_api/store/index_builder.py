@@ -36,7 +36,12 @@ from typing import IO
 from numbers_api.logs import configure_logging
 from numbers_api.store.accounts import Caller, data_version
 from numbers_api.store.database import Connection, Database
-from numbers_api.store.number_index import AccountIndex, build_index, release_free_memory
+from numbers_api.store.number_index import (
+    SNAPSHOT_FORMAT,
+    AccountIndex,
+    build_index,
+    release_free_memory,
+)
 
 log = logging.getLogger("numbers_api.index")
 # How the process gets its database URL, which may hold a password: the environment, unlike the
@@ -71,8 +76,9 @@ def load_snapshot(connection: Connection, account_id: int, version: int) -> Acco
     C call: no other thread of the worker runs meanwhile (a fraction of a second at 1,000,000
     numbers), where work in many small steps would wait for the interpreter lock at each."""
     parts = connection.execute(
-        "SELECT body FROM index_snapshots WHERE account_id = ? AND data_version = ? ORDER BY part",
-        (account_id, version),
+        "SELECT body FROM index_snapshots "
+        "WHERE account_id = ? AND data_version = ? AND format = ? ORDER BY part",
+        (account_id, version, SNAPSHOT_FORMAT),
     ).fetchall()
     if not parts:
         return None
@@ -87,8 +93,9 @@ def save_snapshot(database: Database, index: AccountIndex) -> None:
     a time, never whole in memory beside the index."""
     with database.transaction() as connection:
         connection.execute(
-            "DELETE FROM index_snapshots WHERE account_id = ? AND data_version < ?",
-            (index.account_id, index.data_version),
+            "DELETE FROM index_snapshots "
+            "WHERE account_id = ? AND (data_version < ? OR format <> ?)",
+            (index.account_id, index.data_version, SNAPSHOT_FORMAT),
         )
         parts = _Parts(connection, index)
         pickle.dump(index, parts, protocol=pickle.HIGHEST_PROTOCOL)
@@ -119,17 +126,18 @@ class _Parts:
 
     def _insert(self, body: bytearray) -> None:
         self.connection.execute(
-            "INSERT INTO index_snapshots (account_id, data_version, part, body) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",  # another host's: the same
-            (*self.key, self.written, bytes(body)),
+            "INSERT INTO index_snapshots (account_id, data_version, format, part, body) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",  # another host's: the same
+            (*self.key, SNAPSHOT_FORMAT, self.written, bytes(body)),
         )
         self.written += 1
 
 
 def _has_snapshot(connection: Connection, account_id: int, version: int) -> bool:
     row = connection.execute(
-        "SELECT 1 FROM index_snapshots WHERE account_id = ? AND data_version = ? LIMIT 1",
-        (account_id, version),
+        "SELECT 1 FROM index_snapshots "
+        "WHERE account_id = ? AND data_version = ? AND format = ? LIMIT 1",
+        (account_id, version, SNAPSHOT_FORMAT),
     ).fetchone()
     return row is not None
 

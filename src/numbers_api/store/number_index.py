@@ -69,6 +69,7 @@ _ROWS = f"SELECT {_COLUMNS} FROM phone_numbers WHERE +account_id = ? ORDER BY id
 _TAGS = "SELECT tag, phone_number_id FROM phone_number_tags WHERE account_id = ?"
 _BATCH = 50_000
 TRIGRAM = 3  # the digits filter takes at least three digits: one trigram is an exact answer
+_TRIGRAM_CODES = {c: c for c in range(10**TRIGRAM)}  # a trigram is its own code
 Positions = npt.NDArray[np.uint32]
 K = TypeVar("K")
 _Key_contra = TypeVar("_Key_contra", contravariant=True)
@@ -126,6 +127,12 @@ class Ordering:
         return Ordering.of(self.positions[held[self.positions]], len(held))
 
 
+# What `AccountIndex` holds and how, as kept in the database (`index_builder.py`): bumped with any
+# change to its fields or their types, so that an index kept by an older version of the code is
+# built again rather than loaded.
+SNAPSHOT_FORMAT = 2
+
+
 @dataclass(slots=True)
 class AccountIndex:
     account_id: int
@@ -136,7 +143,7 @@ class AccountIndex:
     values: dict[Field, Postings]
     tags: dict[str, BitMap]
     untagged: BitMap
-    trigrams: dict[int, BitMap]  # three digits as a number (0-999) -> positions that contain them
+    trigrams: Postings  # three digits as a number (0-999) -> positions that contain them
     connection_names: dict[str, str | None]  # connection id -> casefolded name
     # To bring the index forward (`advance_index`): each equality column's value codes by
     # position, their (shared, append-only) tables, and the positions of the ids in id order.
@@ -152,11 +159,12 @@ class AccountIndex:
         arrays = [self.ids, self.phone_numbers, self.sorted_ids, self.position_of_sorted]
         arrays += list(self.codes.values())
         arrays += [a for o in self.orderings.values() for a in (o.positions, o.ranks)]
-        bitmaps = [self.everything, self.untagged, *self.tags.values(), *self.trigrams.values()]
+        bitmaps = [self.everything, self.untagged, *self.tags.values()]
         return (
             sum(a.nbytes for a in arrays)
             + sum(_bitmap_bytes(b) for b in bitmaps)
             + sum(postings.size_in_bytes() for postings in self.values.values())
+            + self.trigrams.size_in_bytes()
         )
 
     def answers(self, conditions: Iterable[Condition], order: tuple[SortKey, ...]) -> bool:
@@ -219,7 +227,7 @@ class AccountIndex:
 
     def _digits(self, digits: str) -> BitMap:
         codes = {int(digits[i : i + TRIGRAM]) for i in range(len(digits) - TRIGRAM + 1)}
-        candidates = BitMap.intersection(*(self.trigrams.get(c, BitMap()) for c in codes))
+        candidates = BitMap.intersection(*(self.trigrams.get(c) or BitMap() for c in codes))
         if len(digits) == TRIGRAM or not candidates:
             return candidates
         wanted = digits.encode()
@@ -434,10 +442,10 @@ def _connection_names(connection: Connection, account_id: int) -> dict[str, str 
     return {row[0]: row[1] for row in rows}
 
 
-def _trigrams(numbers: npt.NDArray[np.bytes_]) -> dict[int, BitMap]:
+def _trigrams(numbers: npt.NDArray[np.bytes_]) -> Postings:
     """Every run of three digits of every number, by position."""
     if not len(numbers):
-        return {}
+        return Postings.of(np.array([], np.uint32), _TRIGRAM_CODES, np.array([], np.uint32))
     width = numbers.dtype.itemsize
     chars = numbers.view(np.uint8).reshape(len(numbers), width)
     digits = chars.astype(np.int32) - ord("0")
@@ -451,7 +459,7 @@ def _trigrams(numbers: npt.NDArray[np.bytes_]) -> dict[int, BitMap]:
         codes_by_offset.append((d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]).astype(np.uint32))
         positions_by_offset.append(valid)
     codes = np.concatenate(codes_by_offset)
-    return _group(codes, {c: c for c in range(10**TRIGRAM)}, np.concatenate(positions_by_offset))
+    return Postings.of(codes, _TRIGRAM_CODES, np.concatenate(positions_by_offset))
 
 
 # The sorts by an equality column's value, as SQL orders them: text in binary (code point) order,
@@ -613,10 +621,10 @@ class _Changes:
                 _owned(tags, owned, tag).add(p)
         return tags
 
-    def trigrams_of(self, index: AccountIndex) -> dict[int, BitMap]:
+    def trigrams_of(self, index: AccountIndex) -> Postings:
         if not self.released:
             return index.trigrams  # an update never changes a number's digits
-        trigrams = dict(index.trigrams)
+        trigrams = index.trigrams.copy()
         owned: set[int] = set()
         for p in self.released:
             digits = index.phone_numbers[p].decode()

@@ -19,6 +19,7 @@ from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection, Database
 from numbers_api.store.index_builder import Built, IndexBuilder, count_up_to, load_snapshot
 from numbers_api.store.number_index import (
+    SNAPSHOT_FORMAT,
     AccountIndex,
     IndexMode,
     advance_index,
@@ -133,7 +134,9 @@ class NumberIndexes:
         with self.database.snapshot() as connection:
             kept = connection.execute(
                 "SELECT account_id, data_version, sum(length(body)) AS bytes "
-                "FROM index_snapshots GROUP BY account_id, data_version ORDER BY bytes DESC"
+                "FROM index_snapshots WHERE format = ? "
+                "GROUP BY account_id, data_version ORDER BY bytes DESC",
+                (SNAPSHOT_FORMAT,),
             ).fetchall()
         for account, version, stored in kept:
             if self._held + stored > self.memory_budget:

@@ -275,9 +275,10 @@ def _index_snapshots(engine: int) -> list[str]:
         f"""CREATE TABLE index_snapshots (
             account_id {big} NOT NULL REFERENCES accounts(id),
             data_version {big} NOT NULL,
+            format INTEGER NOT NULL,
             part INTEGER NOT NULL,
             body {"BLOB" if engine == 0 else "BYTEA"} NOT NULL,
-            PRIMARY KEY (account_id, data_version, part)
+            PRIMARY KEY (account_id, data_version, format, part)
         )"""
     ]
     if engine == 1:  # arrays and bitmaps hardly compress: not worth TOAST's time
