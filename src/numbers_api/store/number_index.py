@@ -66,7 +66,9 @@ EQUALITY_FIELDS = (
 _COLUMNS = "id, created_at, phone_number, purchased_at, " + ", ".join(
     f.value for f in EQUALITY_FIELDS
 )
-_ID_RANGE = "SELECT min(id), max(id) FROM phone_numbers WHERE account_id = ?"
+# `+ 0`: PostgreSQL would otherwise walk the whole primary key for min and max, filtering by
+# account (0.77 s for a small account among 3,500,000 numbers), not read the account's index.
+_ID_RANGE = "SELECT min(id + 0), max(id + 0) FROM phone_numbers WHERE account_id = ?"
 _ROWS = (
     f"SELECT {_COLUMNS} FROM phone_numbers WHERE id BETWEEN ? AND ? AND +account_id = ? "
     "ORDER BY id"
