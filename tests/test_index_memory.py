@@ -39,7 +39,9 @@ def test_the_least_recently_asked_index_goes_first_past_the_budget(
     database: Database, inventory: Inventory
 ) -> None:
     a, b, c = (account(inventory, name) for name in "abc")
-    indexes = NumberIndexes(database, IndexMode.INLINE, memory_budget=2**40, smallest=0)
+    indexes = NumberIndexes(
+        database, IndexMode.INLINE, memory_budget=2**40, smallest=0, kept_at_least=0
+    )
     assert indexed(indexes, database, a)
     assert indexed(indexes, database, b)
     indexes.memory_budget = indexes.held_bytes  # room for these two
@@ -54,13 +56,39 @@ def test_listing_many_accounts_in_turn_stays_within_the_budget(
     database: Database, inventory: Inventory
 ) -> None:
     callers = [account(inventory, f"tenant-{i}", 100) for i in range(12)]
-    indexes = NumberIndexes(database, IndexMode.INLINE, memory_budget=2**40, smallest=0)
+    indexes = NumberIndexes(
+        database, IndexMode.INLINE, memory_budget=2**40, smallest=0, kept_at_least=0
+    )
     indexed(indexes, database, callers[0])
     indexes.memory_budget = 3 * indexes.held_bytes
     for caller in callers:
         indexed(indexes, database, caller)
         assert indexes.held_bytes <= indexes.memory_budget
     assert 0 < len(indexes.ready()) < len(callers)
+
+
+def test_an_index_in_use_is_not_evicted_for_another(
+    database: Database, inventory: Inventory
+) -> None:
+    a, b = account(inventory, "a"), account(inventory, "b", NUMBERS // 3)  # b fits in a's room
+    indexes = NumberIndexes(database, IndexMode.INLINE, memory_budget=2**40, smallest=0)
+    assert indexed(indexes, database, a)
+    indexes.memory_budget = indexes.held_bytes  # room for one
+    assert not indexed(indexes, database, b)  # a was asked for just now: b is answered by SQL
+    assert held(indexes) == {a.account_id}
+
+
+def test_an_account_whose_index_was_not_kept_is_not_built_again_at_once(
+    database: Database, inventory: Inventory, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = account(inventory, "a"), account(inventory, "b", NUMBERS // 3)  # b fits in a's room
+    indexes = NumberIndexes(database, IndexMode.INLINE, memory_budget=2**40, smallest=0)
+    indexed(indexes, database, a)
+    indexes.memory_budget = indexes.held_bytes
+    indexed(indexes, database, b)
+    with caplog.at_level(logging.INFO, logger="numbers_api.index"):
+        assert not indexed(indexes, database, b)
+    assert not any("built in" in r.getMessage() for r in caplog.records)
 
 
 def test_an_index_larger_than_the_budget_is_not_kept_nor_built_again(

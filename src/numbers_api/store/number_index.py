@@ -70,8 +70,7 @@ _COLUMNS = "id, created_at, phone_number, purchased_at, " + ", ".join(
 # account (0.77 s for a small account among 3,500,000 numbers), not read the account's index.
 _ID_RANGE = "SELECT min(id + 0), max(id + 0) FROM phone_numbers WHERE account_id = ?"
 _ROWS = (
-    f"SELECT {_COLUMNS} FROM phone_numbers WHERE id BETWEEN ? AND ? AND +account_id = ? "
-    "ORDER BY id"
+    f"SELECT {_COLUMNS} FROM phone_numbers WHERE id BETWEEN ? AND ? AND +account_id = ? ORDER BY id"
 )
 _TAGS = "SELECT tag, phone_number_id FROM phone_number_tags WHERE account_id = ?"
 _BATCH = 50_000
