@@ -78,6 +78,20 @@ def test_an_index_in_use_is_not_evicted_for_another(
     assert held(indexes) == {a.account_id}
 
 
+def test_an_index_whose_pages_come_from_the_cache_is_in_use(
+    database: Database, inventory: Inventory
+) -> None:
+    a, b = account(inventory, "a"), account(inventory, "b", NUMBERS // 3)
+    indexes = NumberIndexes(database, IndexMode.INLINE, memory_budget=2**40, smallest=0)
+    assert indexed(indexes, database, a)
+    indexes.memory_budget = indexes.held_bytes
+    indexes.kept_at_least = 0.5
+    time.sleep(0.6)
+    indexes.in_use(a)  # a cached page of a's answered
+    assert not indexed(indexes, database, b)
+    assert held(indexes) == {a.account_id}
+
+
 def test_an_account_whose_index_was_not_kept_is_not_built_again_at_once(
     database: Database, inventory: Inventory, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -165,6 +165,7 @@ class Api:
             return await executor.blocking(self._in_snapshot, handler, caller, request)
         page = self.pages.get(self._page_key(caller, request))
         if page is not None:
+            self.indexes.in_use(caller)
             return Response(page, media_type="application/json")
         query = handler.query(request.scope["query_string"].decode("latin-1"))
         if isinstance(query, Response):

@@ -136,7 +136,7 @@ class Ordering:
 # What `AccountIndex` holds and how, as kept in the database (`index_builder.py`): bumped with any
 # change to its fields or their types, so that an index kept by an older version of the code is
 # built again rather than loaded.
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 
 
 @dataclass(slots=True)

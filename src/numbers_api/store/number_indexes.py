@@ -63,6 +63,7 @@ class NumberIndexes:
         self,
         database: Database,
         mode: IndexMode,
+        *,
         memory_budget: int = DEFAULT_INDEX_MEMORY_MB * 2**20,
         smallest: int = SMALLEST_INDEXED,
         directory: Path | None = None,
@@ -104,6 +105,12 @@ class NumberIndexes:
             return None
         self._asked[caller.account_id] = time.monotonic()
         return index
+
+    def in_use(self, caller: Caller) -> None:
+        """The account was answered without its index (a page from the cache): its index is in
+        use all the same, and must not look idle to the eviction."""
+        if caller.account_id in self._indexes:
+            self._asked[caller.account_id] = time.monotonic()
 
     def get(self, connection: Connection, caller: Caller) -> AccountIndex | None:
         """The caller's index at its data version, or None: then the database answers."""
