@@ -492,6 +492,7 @@ def main() -> None:
     results["server_memory"] = memory.figures()
     results["server_log"] = str(server_log)
     results["index_builds"] = index_builds(server_log)
+    results["index_loads"] = index_loads(server_log)
 
     out = HERE / "results" / f"{engine}-{args.numbers}.json"
     out.parent.mkdir(exist_ok=True)
@@ -503,6 +504,17 @@ def main() -> None:
 INDEX_BUILT = re.compile(
     r"index of account \d+ \(data version \d+, (\d+) numbers\) built in ([\d.]+) s, (\d+) MB"
 )
+
+
+INDEX_LOADED = re.compile(
+    r"index of account \d+ \(data version \d+, (\d+) numbers\) ready: (.*), loaded in ([\d.]+) s"
+)
+
+
+def index_loads(server_log: Path) -> list[dict[str, Any]]:
+    """Each index the server's workers loaded: numbers, how it was had, seconds."""
+    found = INDEX_LOADED.findall(server_log.read_text("utf-8", errors="replace"))
+    return [{"numbers": int(n), "how": how, "seconds": float(s)} for n, how, s in found]
 
 
 def index_builds(server_log: Path) -> list[dict[str, float]]:
@@ -550,11 +562,20 @@ def report(results: dict[str, Any]) -> str:
         "- server peak summed VmHWM (includes mapped file pages, counted in every process that"
         f" maps them): {memory['vmhwm_sum_mb']:.0f} MB",
         "",
-        "Index builds (each worker builds its own): "
+        "Index builds the server logged (the import builds and keeps the measured account's, "
+        "which its workers load at start): "
         + (
             ", ".join(
                 f"{b['numbers']:,} numbers in {b['seconds']:.1f} s ({b['mb']} MB)"
                 for b in results["index_builds"]
+            )
+            or "none logged"
+        )
+        + ". Index loads: "
+        + (
+            ", ".join(
+                f"{b['numbers']:,} numbers in {b['seconds']:.2f} s ({b['how']})"
+                for b in results.get("index_loads", [])
             )
             or "none logged"
         )

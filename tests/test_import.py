@@ -32,6 +32,7 @@ from numbers_api.importing.run import ImportReport, import_file, import_records
 from numbers_api.store.accounts import authentication
 from numbers_api.store.database import Database
 from numbers_api.store.importer import ROW_FIELDS
+from numbers_api.store.number_indexes import SMALLEST_INDEXED
 from numbers_api.store.phone_numbers import PageShape, page_of
 from tests.conftest import ApiClient
 from tests.support.contract import CONTRACT_URI, documents
@@ -193,6 +194,27 @@ def test_command_imports_a_jsonl_file_and_says_how_many(owner: Owner) -> None:
     assert "line " not in result.stderr
     assert owner.shown(FULL_RECORD["phone_number"]) == FULL_ITEM
     assert owner.total() == 2
+
+
+def kept_indexes(owner: Owner) -> int:
+    [(kept,)] = owner.database.connection().fetch("SELECT count(*) FROM index_snapshots")
+    return int(kept)
+
+
+def test_command_keeps_the_imported_accounts_list_index(owner: Owner) -> None:
+    path = owner.jsonl(*({"phone_number": number(i)} for i in range(SMALLEST_INDEXED)))
+    result = cli(owner, "import", str(path), "--account", "owner")
+    assert result.returncode == 0, result.stderr
+    assert "indexed them for lists in " in result.stdout
+    assert kept_indexes(owner) > 0
+
+
+def test_command_with_no_index_keeps_no_list_index(owner: Owner) -> None:
+    path = owner.jsonl(*({"phone_number": number(i)} for i in range(SMALLEST_INDEXED)))
+    result = cli(owner, "import", str(path), "--account", "owner", "--no-index")
+    assert result.returncode == 0, result.stderr
+    assert "indexed" not in result.stdout
+    assert kept_indexes(owner) == 0
 
 
 def test_command_imports_a_csv_file(owner: Owner) -> None:
