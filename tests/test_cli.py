@@ -401,3 +401,32 @@ def test_demo_leaves_other_accounts_alone(
     run_demo(database_url, "--numbers", "10")
     run_demo(database_url, "--numbers", "10")
     assert [n["phone_number"] for n in everything(api, other)] == ["+19705550100"]
+
+
+# --- database URLs ------------------------------------------------------------------------------
+
+
+def test_a_database_url_that_cannot_be_opened_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    url = f"sqlite:///{tmp_path}/a-file/numbers.db"
+    result = run("accounts", "create", "acme", database_url=url)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"numbers-api: cannot open {url}: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_file_that_is_not_a_database_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "notes.db").write_text("these are not the numbers you are looking for\n" * 100)
+    result = run("accounts", "create", "acme", database_url=f"sqlite:///{tmp_path}/notes.db")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "file is not a database" in result.stderr
+
+
+def test_a_database_password_is_never_printed() -> None:
+    url = "postgresql://numbers:s3cret-pw@127.0.0.1:1/numbers?connect_timeout=2"
+    result = run("accounts", "create", "acme", database_url=url)
+    assert result.returncode == 2
+    assert "s3cret-pw" not in result.stderr
+    assert "numbers:***@127.0.0.1:1" in result.stderr

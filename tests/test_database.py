@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from numbers_api.store.database import Database, connect_postgresql
+from numbers_api.store.database import Database, connect_postgresql, redacted
 from numbers_api.store.libpq import PipelinedStatements
 from tests.support.databases import ON_POSTGRESQL
 
@@ -261,3 +261,19 @@ def test_a_closed_pipeline_sends_nothing_more(database: Database) -> None:
 
     with pytest.raises(psycopg.OperationalError, match="closed"):
         asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:pw@db:5432/n", "postgresql://u:***@db:5432/n"),
+        (
+            "postgresql://u@db/n?password=pw&sslmode=require",
+            "postgresql://u@db/n?password=***&sslmode=require",
+        ),
+        ("postgresql://db/n", "postgresql://db/n"),
+        ("sqlite:////var/lib/numbers.db", "sqlite:////var/lib/numbers.db"),
+    ],
+)
+def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert redacted(url) == shown

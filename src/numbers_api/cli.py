@@ -44,7 +44,12 @@ from numbers_api.store.accounts import (
     reset_account,
     revoke_key,
 )
-from numbers_api.store.database import DEFAULT_DATABASE_URL, Database, DatabaseUrlError
+from numbers_api.store.database import (
+    DEFAULT_DATABASE_URL,
+    Database,
+    DatabaseUrlError,
+    redacted,
+)
 from numbers_api.store.index_builder import build_into
 from numbers_api.store.number_indexes import DEFAULT_INDEX_MEMORY_MB, SMALLEST_INDEXED
 
@@ -375,7 +380,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
         log.info(
             "serving %s on http://%s:%d/v2 with %d worker(s), index memory %d MB each, "
             "rate limit %s",
-            settings.database_url,
+            redacted(settings.database_url),
             host,
             port,
             workers,

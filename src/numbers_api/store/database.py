@@ -36,12 +36,35 @@ class DatabaseUrlError(ValueError):
     pass
 
 
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+
+
+def redacted(url: str) -> str:
+    """The URL as it may be shown or logged: any password (in the authority, or as a
+    `password=` parameter) replaced by `***`; the rest as written."""
+    parts = urlsplit(url)
+    shown = url
+    if parts.password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        shown = shown.replace(parts.netloc, f"{user.partition(':')[0]}:***@{host}", 1)
+    if parts.query:
+        query = "&".join(
+            f"{pair.partition('=')[0]}=***"
+            if pair.partition("=")[0].lower() in _SECRET_PARAMETERS
+            else pair
+            for pair in parts.query.split("&")
+        )
+        shown = shown.replace(f"?{parts.query}", f"?{query}", 1)
+    return shown
+
+
 def sqlite_path(url: str) -> str:
     """`sqlite:///relative.db`, `sqlite:////absolute.db` or `sqlite:///:memory:`."""
     parts = urlsplit(url)
     if parts.netloc or not parts.path.startswith("/"):
         raise DatabaseUrlError(
-            f"unsupported database URL {url!r}: use sqlite:///PATH (relative) or sqlite:////PATH"
+            f"unsupported database URL {redacted(url)!r}: use sqlite:///PATH (relative) or "
+            "sqlite:////PATH"
         )
     return unquote(parts.path[1:])
 
@@ -151,12 +174,16 @@ class Database:
             self.dialect = SQLITE
             self.path = sqlite_path(url)
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as error:
+                    raise DatabaseUrlError(f"cannot open {redacted(url)}: {error}") from None
         elif scheme in ("postgresql", "postgres"):
             self.dialect = POSTGRESQL
         else:
             raise DatabaseUrlError(
-                f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://HOST/NAME"
+                f"unsupported database URL {redacted(url)!r}: use sqlite:///PATH or "
+                "postgresql://HOST/NAME"
             )
         self.url = url
         self._local = threading.local()
@@ -175,9 +202,15 @@ class Database:
             try:
                 return connect_postgresql(self.url)
             except psycopg.OperationalError as error:
-                raise DatabaseUrlError(f"cannot connect to {self.url}: {error}") from None
+                raise DatabaseUrlError(f"cannot connect to {redacted(self.url)}: {error}") from None
         # Autocommit mode: transactions are begun explicitly, so none is left open by a read.
-        raw = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        try:
+            raw = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            raw.execute("PRAGMA schema_version")  # a file that is not a database fails here
+        except sqlite3.DatabaseError as error:
+            raise DatabaseUrlError(f"cannot open {redacted(self.url)}: {error}") from None
         for pragma in (
             "journal_mode=WAL",
             "synchronous=NORMAL",
