@@ -172,6 +172,14 @@ def damon_pageout() -> bool:
     )
 
 
+def stop_processes(*processes: subprocess.Popen[bytes] | None) -> None:
+    """End each process started (the server, the ceiling) and wait for it."""
+    for process in processes:
+        if process is not None:
+            process.terminate()
+            process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -485,10 +493,7 @@ def main() -> None:
         results["kinds"] = kinds
     finally:
         memory.stop()
-        for process in (ceiling, server):
-            if process is not None:
-                process.terminate()
-                process.wait()
+        stop_processes(ceiling, server)
     results["server_memory"] = memory.figures()
     results["server_log"] = str(server_log)
     results["index_builds"] = index_builds(server_log)

@@ -41,7 +41,15 @@ import psycopg
 
 from bench.measure import ProcessPeaks
 from bench.requests import KINDS, PATH, fresh_queries, repeated_queries
-from bench.run import HERE, RATE_LIMIT, free_port, start_server, wait_until_answering, wrk
+from bench.run import (
+    HERE,
+    RATE_LIMIT,
+    free_port,
+    start_server,
+    stop_processes,
+    wait_until_answering,
+    wrk,
+)
 from numbers_api.demo import demo_records
 from numbers_api.importing.run import import_records
 from numbers_api.store.accounts import create_account
@@ -138,10 +146,7 @@ def main() -> None:
             )
     finally:
         peaks.stop()
-        for process in (ceiling, server):
-            if process is not None:
-                process.terminate()
-                process.wait()
+        stop_processes(ceiling, server)
     _report(results, peaks, args, large_size, len(accounts) - 1)
 
 

@@ -38,6 +38,7 @@ from bench.run import (
     data_files,
     free_port,
     fresh_database,
+    stop_processes,
     vacuum,
     wait_until_answering,
     wrk_run,
@@ -90,8 +91,7 @@ def main() -> None:
             if figures["ready_workers"] >= 2:
                 after += 1
     finally:
-        server.terminate()
-        server.wait()
+        stop_processes(server)
     _report(args, answering, _ready(server_log, args.numbers), launched, slices)
 
 

@@ -88,6 +88,17 @@ def load_snapshot(connection: Connection, account_id: int, version: int) -> Acco
     return index
 
 
+def kept_snapshots(connection: Connection) -> list[tuple[int, int, int]]:
+    """(account, data version, bytes) of each index kept in this code's format, largest first."""
+    rows = connection.execute(
+        "SELECT account_id, data_version, sum(length(body)) AS bytes "
+        "FROM index_snapshots WHERE format = ? "
+        "GROUP BY account_id, data_version ORDER BY bytes DESC",
+        (SNAPSHOT_FORMAT,),
+    ).fetchall()
+    return [(int(a), int(v), int(b)) for a, v, b in rows]
+
+
 def save_snapshot(database: Database, index: AccountIndex) -> None:
     """Keep the index in the database, in place of the account's older ones; written a part at
     a time, never whole in memory beside the index."""

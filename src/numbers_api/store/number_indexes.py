@@ -17,9 +17,14 @@ from typing import TypeVar
 from numbers_api.cache import LruCache
 from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection, Database
-from numbers_api.store.index_builder import Built, IndexBuilder, count_up_to, load_snapshot
+from numbers_api.store.index_builder import (
+    Built,
+    IndexBuilder,
+    count_up_to,
+    kept_snapshots,
+    load_snapshot,
+)
 from numbers_api.store.number_index import (
-    SNAPSHOT_FORMAT,
     AccountIndex,
     IndexMode,
     advance_index,
@@ -155,12 +160,7 @@ class NumberIndexes:
         if self.mode is not IndexMode.BACKGROUND:
             return
         with self.database.snapshot() as connection:
-            kept = connection.execute(
-                "SELECT account_id, data_version, sum(length(body)) AS bytes "
-                "FROM index_snapshots WHERE format = ? "
-                "GROUP BY account_id, data_version ORDER BY bytes DESC",
-                (SNAPSHOT_FORMAT,),
-            ).fetchall()
+            kept = kept_snapshots(connection)
         for account, version, stored in kept:
             if self._held + stored > self.memory_budget:
                 continue
