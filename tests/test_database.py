@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from functools import partial
 from typing import Any
 
 import psycopg
 import pytest
 
-from numbers_api.store.database import Database, connect_postgresql, redacted
+from numbers_api.store.database import Database, Deadlines, connect_postgresql, redacted
+from numbers_api.store.executors import server_database
 from numbers_api.store.libpq import PipelinedStatements
+from numbers_api.store.plans import Plan
 from tests.support.databases import ON_POSTGRESQL
 
 VALUES = "SELECT CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT) IS NULL, ? || ''"
@@ -71,6 +74,104 @@ def test_a_connection_the_server_dropped_is_replaced(database: Database) -> None
     replaced = database.connection()
     assert replaced is not connection
     assert replaced.fetch("SELECT ? + 1", (1,)) == [(2,)]
+
+
+def _terminated(database: Database) -> None:
+    """This thread's connection ended by the server, as a restart ends it, while it is idle."""
+    connection = database.connection()
+    assert isinstance(connection.raw, psycopg.Connection)
+    with psycopg.connect(database.url, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", (connection.raw.info.backend_pid,))
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="a connection the server ends: PostgreSQL's")
+def test_a_read_on_a_connection_that_died_while_idle_is_sent_again_on_a_new_one(
+    database: Database,
+) -> None:
+    _terminated(database)
+    assert database.read(Plan("SELECT ? + 1", (1,), lambda rows: rows)) == [(2,)]
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="a connection the server ends: PostgreSQL's")
+def test_a_transaction_on_a_connection_that_died_while_idle_begins_on_a_new_one(
+    database: Database,
+) -> None:
+    _terminated(database)
+    with database.snapshot() as connection:
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="statement timeouts: PostgreSQL's")
+def test_a_servers_connections_have_a_statement_timeout_and_tcp_keepalives(
+    database_url: str,
+) -> None:
+    database = server_database(database_url)
+    try:
+        connection = database.connection()
+        assert connection.execute("SHOW statement_timeout").fetchone() == ("4s",)
+        assert isinstance(connection.raw, psycopg.Connection)
+        parameters = connection.raw.info.get_parameters()
+        assert parameters["keepalives"] == "1"
+        assert parameters["tcp_user_timeout"] == "10000"
+    finally:
+        database.close()
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="statement timeouts: PostgreSQL's")
+def test_a_statement_over_a_servers_timeout_is_cancelled(database_url: str) -> None:
+    database = server_database(database_url)
+    try:
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            database.connection().execute("SELECT pg_sleep(5)")
+    finally:
+        database.close()
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="a connection cut off: PostgreSQL's")
+def test_work_past_its_deadline_has_its_connection_cut_off_and_replaced(
+    database: Database,
+) -> None:
+    deadlines = Deadlines(database, 0.5)
+    started = time.monotonic()
+    with pytest.raises(psycopg.OperationalError):
+        deadlines.run(lambda: database.connection().execute("SELECT pg_sleep(10)"))
+    assert time.monotonic() - started < 3
+    assert deadlines.run(lambda: database.connection().execute("SELECT 1").fetchone()) == (1,)
+    deadlines.close()
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="a connection cut off: PostgreSQL's")
+def test_work_within_its_deadline_keeps_its_connection(database: Database) -> None:
+    deadlines = Deadlines(database, 2)
+    connection = database.connection()
+    for _ in range(3):
+        deadlines.run(lambda: connection.execute("SELECT pg_sleep(0.1)"))
+    time.sleep(2.5)  # past the deadline of work that has ended: nothing is cut off
+    assert database.connection() is connection
+    assert connection.execute("SELECT 1").fetchone() == (1,)
+    deadlines.close()
+
+
+@pytest.mark.skipif(ON_POSTGRESQL, reason="SQLite's durability setting")
+def test_sqlite_connections_wait_for_the_disk_at_every_commit(database: Database) -> None:
+    assert database.connection().execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+
+
+@pytest.mark.skipif(ON_POSTGRESQL, reason="SQLite's write lock")
+def test_a_servers_sqlite_write_waits_for_the_lock_only_briefly(database_url: str) -> None:
+    database = server_database(database_url)
+    database.migrate()
+    holder = sqlite3.connect(database.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="locked"), database.transaction():
+            pass
+        assert 1.5 < time.monotonic() - started < 4
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        database.close()
 
 
 def _prepared_here(database: Database) -> int:

@@ -76,12 +76,15 @@ def _count_loop_statements(served: ApiClient) -> list[str]:
 def _count_thread_handovers(served: ApiClient) -> list[str]:
     """The work handed to the app's request threads from now on."""
     threads = _api(served).executor.threads
+    deadlines = getattr(getattr(_api(served).executor, "deadlines", None), "run", None)
     handed: list[str] = []
     submit = threads.submit
 
     def counted(work: Callable[..., Any], /, *arguments: Any) -> Any:
-        # What is handed over, inside the check of how long it waited for a thread.
-        named = arguments[1] if work is unless_late else work
+        # What is handed over, inside the check of how long it waited for a thread and the
+        # deadline of its database work.
+        handed_over = [*arguments[1:]] if work is unless_late else [work]
+        named = handed_over[1] if handed_over[0] == deadlines else handed_over[0]
         handed.append(getattr(named, "__name__", repr(named)))
         return submit(work, *arguments)
 

@@ -46,6 +46,7 @@ from numbers_api.store.accounts import (
 )
 from numbers_api.store.database import (
     DEFAULT_DATABASE_URL,
+    CannotConnect,
     Database,
     DatabaseUrlError,
     redacted,
@@ -365,7 +366,11 @@ def demo_command(database: Database, count: int, seed: int) -> int:
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> int:
 
-    Database(settings.database_url).close()  # create or migrate once, before the workers start
+    try:
+        Database(settings.database_url).close()  # create or migrate once, before the workers
+    except CannotConnect as error:
+        # The workers start all the same, answer 503 and migrate once it can be reached.
+        log.warning("%s; serving all the same: 503 until it can be reached", error)
     # The workers read their settings from the environment (uvicorn starts each anew).
     os.environ[DATABASE_URL_VARIABLE] = settings.database_url
     os.environ[INDEX_MEMORY_VARIABLE] = str(settings.index_memory_mb)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -30,6 +32,7 @@ from numbers_api.http.errors import (
     method_not_allowed,
     not_found,
     overloaded,
+    try_again_later,
     unexpected_error,
 )
 from numbers_api.http.handlers import Asked, Read, Worker, Write
@@ -40,13 +43,24 @@ from numbers_api.http.rate_limits import Verdict, rate_limiter, too_many_request
 from numbers_api.http.slim import SLIM_VIEW
 from numbers_api.jobs.runner import SLOW_JOB_SECONDS, JobRunner
 from numbers_api.logs import configure_logging
+from numbers_api.metrics import DATABASE_ERRORS, REFUSED
 from numbers_api.query.list_query import ListQuery
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import Caller, authentication, current_caller
-from numbers_api.store.database import Database
-from numbers_api.store.executors import Overloaded, executor_for
+from numbers_api.store.executors import (
+    REQUEST_DEADLINE_SECONDS,
+    STATEMENT_TIMEOUT_MS,
+    THREADS_PER_WORKER,
+    WRITE_LOCK_WAIT_SECONDS,
+    Overloaded,
+    PastDeadline,
+    executor_for,
+    server_database,
+)
+from numbers_api.store.faults import is_lock_timeout, is_statement_timeout, is_transient
 from numbers_api.store.messaging_profiles import MessagingProfileDirectory
 from numbers_api.store.number_indexes import NumberIndexes
+from numbers_api.store.plans import Plan
 
 log = logging.getLogger("numbers_api.http")
 # Authenticated routes take every method, so that a wrong one is a 405 only after authentication.
@@ -57,6 +71,9 @@ COUNT_CACHE_BYTES = 16 * 1024 * 1024  # per worker process
 # busy (each is answered in milliseconds) without a queue whose wait outgrows any client's
 # patience.
 REQUESTS_IN_FLIGHT = 64
+# Writes a worker makes at once; past them, 503 at once. Half its request threads: writes that wait
+# for a lock (SQLite's, held by an import) never take every thread from the reads.
+WRITES_IN_FLIGHT = THREADS_PER_WORKER // 2
 
 Handler = Read | Write | ListEndpoint
 
@@ -78,7 +95,7 @@ def _bearer_key(request: Request) -> str | None:
 
 class Api:
     def __init__(self, settings: Settings) -> None:
-        database = Database(settings.database_url)
+        database = server_database(settings.database_url)
         self.database = database
         self.executor = executor_for(database)
         self.profiles = MessagingProfileDirectory(failing="messaging_profiles" in settings.faults)
@@ -105,6 +122,8 @@ class Api:
             directory=settings.index_directory,
         )
         self.in_flight = 0  # requests this worker has taken and not yet answered
+        self.writes = threading.BoundedSemaphore(WRITES_IN_FLIGHT)
+        self._migrating: asyncio.Future[None] | None = None
         self.rate_limits = rate_limiter(settings.rate_limit, settings.rate_limit_table)
 
     def endpoint(self, **handlers: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -116,13 +135,64 @@ class Api:
                 return overloaded()
             self.in_flight += 1  # only the event loop counts: no lock
             try:
+                await self._migrated()
                 return await self.executor.answer(self._answer(request, handlers))
             except Overloaded:
                 return overloaded()
+            except Exception as error:
+                return self.unavailable(error)
             finally:
                 self.in_flight -= 1
 
         return respond
+
+    async def _migrated(self) -> None:
+        """The schema brought up to date, by one attempt at a time however many requests ask,
+        before this worker's first request that reaches the database: a worker starts while the
+        database is down. A transient error if it cannot be reached."""
+        if self.database.migrated:
+            return
+        if self._migrating is None:
+            self._migrating = asyncio.get_running_loop().run_in_executor(None, self._migrate)
+        migrating = self._migrating
+        try:
+            async with asyncio.timeout(REQUEST_DEADLINE_SECONDS):
+                await asyncio.shield(migrating)
+        except TimeoutError:
+            raise PastDeadline from None
+        finally:
+            if migrating.done() and self._migrating is migrating:
+                self._migrating = None
+
+    def _migrate(self) -> None:
+        try:
+            self.database.migrate()
+        finally:
+            self.database.close()  # this thread's connection: the loop's default executor
+
+    def unavailable(self, error: Exception) -> Response:
+        """The 503 for a database fault (any other error is raised again, a defect: 500)."""
+        if isinstance(error, PastDeadline):
+            detail = f"The request was not answered within {REQUEST_DEADLINE_SECONDS:.0f} s"
+            kind = "unavailable"
+        elif not is_transient(error):
+            raise error
+        elif is_lock_timeout(error):
+            detail = (
+                f"The database was kept busy by another write (an import, say) for over "
+                f"{WRITE_LOCK_WAIT_SECONDS:.0f} s"
+            )
+            kind = "lock_timeout"
+        elif is_statement_timeout(error):
+            detail = f"A statement ran over {STATEMENT_TIMEOUT_MS / 1000:.0f} s and was cancelled"
+            kind = "statement_timeout"
+        else:
+            detail = "The database cannot be reached"
+            kind = "unavailable"
+        DATABASE_ERRORS.labels(kind).inc()
+        REFUSED.labels("database_unavailable").inc()
+        log.warning("503: %s (%s: %s)", detail, type(error).__name__, _first_line(error))
+        return try_again_later(detail)
 
     async def _answer(self, request: Request, handlers: dict[str, Handler]) -> Response:
         """The one place that decides how a request is answered."""
@@ -158,9 +228,14 @@ class Api:
                 body = await executor.on_loop(read_body(request))
             except BodyTooLarge:
                 return body_too_large()
-            return await executor.blocking(
-                handler.handle, Asked(self.worker, caller, request, body)
-            )
+            if not self.writes.acquire(blocking=False):
+                return overloaded()
+            try:
+                return await executor.blocking(
+                    handler.handle, Asked(self.worker, caller, request, body)
+                )
+            finally:
+                self.writes.release()
         if not isinstance(handler, ListEndpoint):
             return await executor.blocking(self._in_snapshot, handler, caller, request)
         page = self.pages.get(self._page_key(caller, request))
@@ -205,6 +280,23 @@ class Api:
     async def openapi_document(self, request: Request) -> Response:
         return Response(self.openapi, media_type="application/json")
 
+    async def ready(self, request: Request) -> Response:
+        """The readiness probe: 200 when this worker has the database migrated and answering,
+        in the request's deadline; 503 otherwise."""
+        try:
+            await self._migrated()
+            await self.executor.answer(self.executor.read(_ANSWERING))
+        except Exception as error:
+            return self.unavailable(error)
+        return Response(b'{"status":"ready"}', media_type="application/json")
+
+
+_ANSWERING = Plan("SELECT 1", (), lambda rows: None)
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().partition("\n")[0]
+
 
 async def health(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type="application/json")
@@ -247,19 +339,37 @@ class RequestLog:
             log.info("%s %s %d %.1fms", scope["method"], target, status, elapsed)
 
 
+def _at_start(api: Api) -> None:
+    """The schema migrated and the indexes kept in the database loaded before the first request:
+    a load that competes with requests takes many times as long."""
+    try:
+        api.database.migrate()
+    finally:
+        api.database.close()  # this thread's connection
+    api.indexes.preload()
+
+
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    worker: Worker = app.state.api.worker
-    # Before the first request: a load that competes with requests takes many times as long.
-    await anyio.to_thread.run_sync(app.state.api.indexes.preload)
+    api: Api = app.state.api
+    worker = api.worker
+    try:
+        await anyio.to_thread.run_sync(_at_start, api)
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        log.warning(
+            "the database cannot be reached (%s); this worker answers 503 until it can",
+            _first_line(error),
+        )
     worker.downloads.start()
     worker.jobs.start()
     try:
         yield
     finally:
-        app.state.api.executor.close()
-        app.state.api.rate_limits.close()
-        app.state.api.indexes.close()
+        api.executor.close()
+        api.rate_limits.close()
+        api.indexes.close()
         # Off the event loop: stopping waits for the runner to give its download back.
         await anyio.to_thread.run_sync(worker.downloads.stop)
         await anyio.to_thread.run_sync(worker.jobs.stop)  # it lets go of an unfinished job
@@ -280,6 +390,7 @@ def create_app(settings: Settings) -> Starlette:
     # jobs/{id}.
     routes = [
         Route("/health", health, methods=["GET"]),
+        Route("/ready", api.ready, methods=["GET"]),
         Route("/v2/openapi.json", api.openapi_document, methods=["GET"]),
         route(numbers, GET=PhoneNumbersList(dialect, api.profiles, counts)),
         route(f"{numbers}/slim", GET=view(SLIM_VIEW)),

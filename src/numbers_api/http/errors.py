@@ -106,3 +106,21 @@ def overloaded() -> Response:
         ],
         headers={"Retry-After": "1"},
     )
+
+
+RETRY_AFTER_SECONDS = 2  # after a database fault: long enough for a restart to be noticed
+
+
+def try_again_later(detail: str) -> Response:
+    """503 for a database fault: unreachable, a statement or lock timed out, no answer within the
+    request's deadline. The same code as `overloaded`: the request could not be answered in time
+    and may be retried as it is."""
+    return error_response(
+        503,
+        [
+            error_object(
+                "10008", "Request timeout", f"{detail}; retry after {RETRY_AFTER_SECONDS} s."
+            )
+        ],
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

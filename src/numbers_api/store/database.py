@@ -3,9 +3,12 @@ use, with one connection per thread and explicit transactions."""
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +19,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from numbers_api.store.dialects import POSTGRESQL, SQLITE, Dialect
+from numbers_api.store.faults import DatabaseUnavailable
 from numbers_api.store.libpq import PreparedStatements
 from numbers_api.store.plans import Plan
 from numbers_api.store.schema import migrate
@@ -27,13 +31,33 @@ PAGE_CACHE_KIB = 16 * 1024
 # An import writes every index of a million rows at once: a page cache this much larger than a
 # connection's usual one makes it markedly faster (docs/performance.md).
 BULK_LOAD_PAGE_CACHE_KIB = 128 * 1024
-CONNECT_SECONDS = 10
+# A server that does not answer fails a connection attempt after this long, unless the URL says
+# otherwise (`connect_timeout`): well inside a request's deadline (docs/deployment.md).
+CONNECT_SECONDS = 3
+# TCP keepalives, unless the URL sets its own: a server that went away without closing the
+# connection (its host down, a partition) is noticed within about 20 s even by an idle
+# connection, and unacknowledged data fails the connection after TCP_USER_TIMEOUT_MS.
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+# How long a SQLite connection waits for the write lock unless told otherwise (a command that
+# writes waits for the server's short writes; the server passes its own, shorter wait).
+LOCK_WAIT_SECONDS = 30.0
 # The tables a bulk write of numbers changes most (`Connection.after_bulk_write`).
 NUMBER_TABLES = ("phone_numbers", "phone_number_tags")
 
 
 class DatabaseUrlError(ValueError):
     pass
+
+
+class CannotConnect(DatabaseUrlError, DatabaseUnavailable):
+    """The URL names a database that cannot be reached now: a command ends with this line; a
+    server answers 503 and tries again at the next request."""
 
 
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
@@ -75,14 +99,20 @@ def _psycopg_sql(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-def connect_postgresql(url: str) -> psycopg.Connection[Any]:
+def connect_postgresql(
+    url: str, statement_timeout_ms: int | None = None
+) -> psycopg.Connection[Any]:
     """Autocommit: transactions are begun explicitly, so none is left open by a read. psycopg
     prepares nothing of its own: once it has, a ROLLBACK, DROP or ALTER makes it deallocate every
     statement of the connection, those `fetch` prepared too, which a request's statement inside a
-    transaction would then not find. A server that does not answer fails the attempt after
-    `CONNECT_SECONDS`, unless the URL says otherwise (`connect_timeout`)."""
-    parameters: dict[str, Any] = {"connect_timeout": CONNECT_SECONDS}
+    transaction would then not find. `CONNECT_SECONDS` and `KEEPALIVES` unless the URL says
+    otherwise; a statement that runs longer than `statement_timeout_ms` is cancelled by the
+    server (set with the connection's startup options: no round trip of its own)."""
+    parameters: dict[str, Any] = {"connect_timeout": CONNECT_SECONDS, **KEEPALIVES}
     parameters.update(conninfo_to_dict(url))
+    if statement_timeout_ms is not None:
+        options = f"-c statement_timeout={statement_timeout_ms}"
+        parameters["options"] = f"{parameters.get('options', '')} {options}".strip()
     return psycopg.connect(**parameters, autocommit=True, prepare_threshold=None)
 
 
@@ -166,9 +196,21 @@ class Connection:
 
 
 class Database:
-    """One database, with a connection per thread (connections are never shared)."""
+    """One database, with a connection per thread (connections are never shared).
 
-    def __init__(self, url: str) -> None:
+    `migrate=False` (a server): the schema is brought up to date by `migrate()`, called when the
+    database can be reached, rather than at once. `statement_timeout_ms` (PostgreSQL) and
+    `lock_wait_seconds` (SQLite) bound how long one statement may take on this database's
+    connections."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        migrate: bool = True,
+        statement_timeout_ms: int | None = None,
+        lock_wait_seconds: float = LOCK_WAIT_SECONDS,
+    ) -> None:
         scheme = urlsplit(url).scheme
         if scheme == "sqlite":
             self.dialect = SQLITE
@@ -186,34 +228,65 @@ class Database:
                 "postgresql://HOST/NAME"
             )
         self.url = url
+        self.statement_timeout_ms = statement_timeout_ms
+        self.lock_wait_seconds = lock_wait_seconds
+        self.migrated = False
         self._local = threading.local()
+        self._connections: dict[int, Connection] = {}  # by thread, for `Deadlines`
+        if migrate:
+            self.migrate()
+
+    def migrate(self) -> None:
+        """Bring the schema up to date (once it is, at no cost)."""
+        if self.migrated:
+            return
         with self.transaction() as connection:
             migrate(connection)
+        self.migrated = True
 
     def connection(self) -> Connection:
         connection: Connection | None = getattr(self._local, "connection", None)
         if connection is None or not connection.usable:
+            if connection is not None:
+                connection.close()
             connection = Connection(self._connect(), self.dialect)
             self._local.connection = connection
+            self._connections[threading.get_ident()] = connection
         return connection
+
+    def read(self, plan: Plan[T]) -> T:
+        """A plan's answer on this thread's connection; if that connection turns out dead (the
+        server restarted since its last use), once more on a new one."""
+        connection = self.connection()
+        try:
+            return connection.read(plan)
+        except psycopg.OperationalError:
+            if connection.usable:
+                raise  # the server's own answer, not a lost connection
+            return self.connection().read(plan)
 
     def _connect(self) -> sqlite3.Connection | psycopg.Connection[Any]:
         if self.dialect is POSTGRESQL:
             try:
-                return connect_postgresql(self.url)
+                return connect_postgresql(self.url, self.statement_timeout_ms)
             except psycopg.OperationalError as error:
-                raise DatabaseUrlError(f"cannot connect to {redacted(self.url)}: {error}") from None
+                raise CannotConnect(f"cannot connect to {redacted(self.url)}: {error}") from None
         # Autocommit mode: transactions are begun explicitly, so none is left open by a read.
         try:
             raw = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.lock_wait_seconds,
             )
             raw.execute("PRAGMA schema_version")  # a file that is not a database fails here
         except sqlite3.DatabaseError as error:
             raise DatabaseUrlError(f"cannot open {redacted(self.url)}: {error}") from None
         for pragma in (
             "journal_mode=WAL",
-            "synchronous=NORMAL",
+            # Every commit reaches the disk before it is acknowledged: with NORMAL, WAL mode
+            # may lose the last commits on power loss (docs/deployment.md, "Durability").
+            "synchronous=FULL",
             "foreign_keys=ON",
             f"cache_size=-{PAGE_CACHE_KIB}",  # per connection, and there is one per thread
             "mmap_size=268435456",  # reads through the OS page cache, shared by all processes
@@ -250,7 +323,15 @@ class Database:
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[Connection]:
         connection = self.connection()
-        connection.execute(begin)
+        try:
+            connection.execute(begin)
+        except psycopg.OperationalError:
+            if connection.usable:
+                raise
+            # The connection died while idle (the server restarted): nothing was done on it yet,
+            # so the transaction begins again on a new one.
+            connection = self.connection()
+            connection.execute(begin)
         try:
             yield connection
         except BaseException:
@@ -264,3 +345,64 @@ class Database:
         if connection is not None:
             connection.close()
             self._local.connection = None
+            self._connections.pop(threading.get_ident(), None)
+
+    def cut_off(self, thread: int) -> bool:
+        """Shut down the socket of `thread`'s PostgreSQL connection, from any thread: a statement
+        it waits on fails at once, as if the server had closed it. Whether there was one."""
+        connection = self._connections.get(thread)
+        if connection is None or isinstance(connection.raw, sqlite3.Connection):
+            return False
+        try:
+            descriptor = os.dup(connection.raw.pgconn.socket)
+        except (OSError, psycopg.OperationalError):
+            return False
+        with socket.socket(fileno=descriptor) as sock:  # the same socket, closed here as a dup
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                return False
+        return True
+
+
+class Deadlines:
+    """Blocking database work with a deadline: work that outlives it has its thread's connection
+    cut off (`Database.cut_off`), so that a server that stopped answering without closing its
+    connections (frozen, partitioned) cannot hold a request thread. One watcher thread."""
+
+    def __init__(self, database: Database, seconds: float) -> None:
+        self.database = database
+        self.seconds = seconds
+        self._due: dict[int, float] = {}  # thread -> when its work is late
+        self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def run(self, work: Callable[..., T], *arguments: Any) -> T:
+        if self.database.dialect is not POSTGRESQL:
+            return work(*arguments)  # a local file: its waits are bounded by the lock wait
+        thread = threading.get_ident()
+        with self._lock:
+            self._due[thread] = time.monotonic() + self.seconds
+            if self._watcher is None:
+                self._watcher = threading.Thread(
+                    target=self._watch, name="numbers-api-deadlines", daemon=True
+                )
+                self._watcher.start()
+        try:
+            return work(*arguments)
+        finally:
+            with self._lock:
+                self._due.pop(thread, None)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(min(0.25, self.seconds / 4)):
+            now = time.monotonic()
+            # Under the lock: a late thread is still inside `run`, on the connection cut.
+            with self._lock:
+                for thread in [thread for thread, due in self._due.items() if due < now]:
+                    del self._due[thread]
+                    self.database.cut_off(thread)
+
+    def close(self) -> None:
+        self._stopping.set()

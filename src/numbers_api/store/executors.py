@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
-from numbers_api.store.database import Database, connect_postgresql
+from numbers_api.store.database import Database, Deadlines, connect_postgresql
 from numbers_api.store.dialects import POSTGRESQL
 from numbers_api.store.libpq import PipelinedStatements
 from numbers_api.store.plans import Plan
@@ -32,10 +32,32 @@ THREADS_PER_WORKER = 8
 # Work that waited longer than this for a request thread is not started: its client is better
 # told at once to come back (503) than answered late, and the queue drains.
 QUEUE_DEADLINE_SECONDS = 1.0
+# A request is answered within this, whatever the database does: past it, 503 (docs/deployment.md,
+# "Outages"). Statements of requests are cancelled by PostgreSQL itself a little earlier.
+REQUEST_DEADLINE_SECONDS = 5.0
+STATEMENT_TIMEOUT_MS = 4_000
+# How long a request's write waits for SQLite's write lock (held by an import, say) before it is
+# answered 503: short, so that waiting writes never hold every request thread.
+WRITE_LOCK_WAIT_SECONDS = 2.0
 
 
 class Overloaded(Exception):
     """The work waited past `QUEUE_DEADLINE_SECONDS` for a request thread and was not done."""
+
+
+class PastDeadline(Exception):
+    """The request was not answered within `REQUEST_DEADLINE_SECONDS`."""
+
+
+def server_database(url: str) -> Database:
+    """The database as a server worker opens it: its schema brought up to date once it can be
+    reached (a worker starts while it is down), statements and lock waits bounded."""
+    return Database(
+        url,
+        migrate=False,
+        statement_timeout_ms=STATEMENT_TIMEOUT_MS,
+        lock_wait_seconds=WRITE_LOCK_WAIT_SECONDS,
+    )
 
 
 def unless_late(queued: float, work: Callable[..., T], *arguments: Any) -> T:
@@ -55,10 +77,19 @@ class Executor(ABC):
             THREADS_PER_WORKER, thread_name_prefix="numbers-api-request"
         )
 
-    @abstractmethod
     async def answer(self, request: Coroutine[Any, Any, T]) -> T:
         """The request's answer: awaited from the event loop; Overloaded if it waited too long
-        for a request thread."""
+        for a request thread, PastDeadline if it took longer than `REQUEST_DEADLINE_SECONDS`
+        (its work may still finish: a write may then have been made)."""
+        try:
+            async with asyncio.timeout(REQUEST_DEADLINE_SECONDS):
+                return await self._answer(request)
+        except TimeoutError:
+            raise PastDeadline from None
+
+    @abstractmethod
+    async def _answer(self, request: Coroutine[Any, Any, T]) -> T:
+        """The request's answer, with no deadline of its own."""
 
     @abstractmethod
     async def read(self, plan: Plan[T]) -> T:
@@ -82,7 +113,7 @@ class RequestThreads(Executor):
 
     _loop: asyncio.AbstractEventLoop
 
-    async def answer(self, request: Coroutine[Any, Any, T]) -> T:
+    async def _answer(self, request: Coroutine[Any, Any, T]) -> T:
         self._loop = asyncio.get_running_loop()
         try:
             return await self._loop.run_in_executor(
@@ -93,7 +124,7 @@ class RequestThreads(Executor):
             raise
 
     async def read(self, plan: Plan[T]) -> T:
-        return self.database.connection().read(plan)
+        return self.database.read(plan)
 
     async def blocking(self, work: Callable[..., T], *arguments: Any) -> T:
         return work(*arguments)
@@ -119,9 +150,12 @@ class LoopPipeline(Executor):
 
     def __init__(self, database: Database) -> None:
         super().__init__(database)
-        self.statements = PipelinedStatements(partial(connect_postgresql, database.url))
+        self.statements = PipelinedStatements(
+            partial(connect_postgresql, database.url, database.statement_timeout_ms)
+        )
+        self.deadlines = Deadlines(database, REQUEST_DEADLINE_SECONDS)
 
-    async def answer(self, request: Coroutine[Any, Any, T]) -> T:
+    async def _answer(self, request: Coroutine[Any, Any, T]) -> T:
         return await request
 
     async def read(self, plan: Plan[T]) -> T:
@@ -131,7 +165,7 @@ class LoopPipeline(Executor):
 
     async def blocking(self, work: Callable[..., T], *arguments: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(
-            self.threads, unless_late, time.monotonic(), work, *arguments
+            self.threads, unless_late, time.monotonic(), self.deadlines.run, work, *arguments
         )
 
     async def on_loop(self, work: Coroutine[Any, Any, T]) -> T:
@@ -139,6 +173,7 @@ class LoopPipeline(Executor):
 
     def close(self) -> None:
         self.statements.close()
+        self.deadlines.close()
         super().close()
 
 
