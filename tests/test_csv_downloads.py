@@ -8,22 +8,29 @@ Every JSON answer is checked against the contract by the test client.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
+from numbers_api.exporting import downloads
+from numbers_api.exporting.downloads import DownloadRunner
+from numbers_api.exporting.run import export_numbers
 from numbers_api.http.app import create_app
 from numbers_api.http.csv_downloads import MAX_KEPT_BYTES, MAX_PENDING_DOWNLOADS
 from numbers_api.importing.run import import_file
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import account_id, create_key
 from numbers_api.store.csv_downloads import (
+    CsvDownload,
     claim_download,
     claimable_downloads,
     complete_download,
@@ -413,6 +420,11 @@ def test_a_bad_page_is_400(idle: ApiClient, key: str, query: str) -> None:
 # Runners, leases, failures, expiry ----------------------------------------------------------------
 
 
+def tried(download: CsvDownload, attempts: int) -> CsvDownload:
+    """The download as a claim shows it, once claimed `attempts` times."""
+    return dataclasses.replace(download, attempts=attempts)
+
+
 def test_a_download_left_pending_is_finished_when_a_server_starts(
     idle: ApiClient, key: str, database_url: str
 ) -> None:
@@ -427,19 +439,23 @@ def test_a_claimed_download_is_not_claimed_again_until_its_lease_runs_out(
 ) -> None:
     with database.transaction() as connection:
         made = create_download(connection, account_id(connection, "mine"), "V1", "", 1_000)
-        assert claim_download(connection, made.id, "first", 2_000, lease_ms=100) == made
+        assert claim_download(connection, made.id, "first", 2_000, lease_ms=100) == tried(made, 1)
         assert claimable_downloads(connection, 2_050) == []
         assert claim_download(connection, made.id, "second", 2_050, lease_ms=100) is None
         assert claimable_downloads(connection, 2_101) == [made.id]
-        assert claim_download(connection, made.id, "second", 2_101, lease_ms=100) == made
+        assert claim_download(connection, made.id, "second", 2_101, lease_ms=100) == tried(made, 2)
 
 
-def test_a_released_download_is_claimed_again_at_once(database: Database, key: str) -> None:
+def test_a_released_download_is_claimed_again_at_once_its_try_not_counted(
+    database: Database, key: str
+) -> None:
     with database.transaction() as connection:
         made = create_download(connection, account_id(connection, "mine"), "V1", "", 1_000)
         claim_download(connection, made.id, "first", 2_000, lease_ms=60_000)
         release_claim(connection, made.id, "first")
-        assert claim_download(connection, made.id, "second", 2_001, lease_ms=60_000) == made
+        assert claim_download(connection, made.id, "second", 2_001, lease_ms=60_000) == tried(
+            made, 1
+        )
 
 
 def test_downloads_are_claimed_oldest_first(database: Database, key: str) -> None:
@@ -483,7 +499,16 @@ def test_a_download_that_cannot_be_made_fails(
     client.request("POST", DOWNLOADS, key)  # wakes the runner
     failed = finished(client, key, made.id)
     assert failed == {"id": made.id, "record_type": "csv_download", "status": "failed"}
-    assert fetch(client, key, f"{DOWNLOADS}/{made.id}/file").status_code == 404
+    assert "an unexpected error (KeyError" in no_file(client, key, made.id)
+
+
+def no_file(client: ApiClient, key: str, download_id: str) -> str:
+    """What the file's url answers for a download without a file: its 404's detail."""
+    response = fetch(client, key, f"{DOWNLOADS}/{download_id}/file")
+    assert response.status_code == 404, response.text
+    [error] = response.json()["errors"]
+    detail: str = error["detail"]
+    return detail
 
 
 def test_an_old_file_expires(client: ApiClient, key: str, database: Database) -> None:
@@ -535,3 +560,133 @@ def test_kept_files_past_the_quota_of_bytes_are_429_until_the_oldest_expires(
     assert refused.status_code == 429
     assert "Files expire 24 hours after they complete" in refused.json()["errors"][0]["detail"]
     assert 22 * 3600 < int(refused.headers["Retry-After"]) <= 23 * 3600
+
+
+# Faults: an export that fails -----------------------------------------------------------------
+
+LOST = psycopg.OperationalError("server closed the connection unexpectedly")
+
+
+class FlakyExport:
+    """The export, which, call after call, raises the next of `errors` after its first batch
+    (mid-export, in its snapshot), then exports as it does."""
+
+    def __init__(self, errors: list[Exception]) -> None:
+        self.errors = errors
+        self.calls = 0
+
+    def __call__(self, *arguments: Any) -> int:
+        """`export_numbers`, called as the runner calls it (its progress callback last)."""
+        database, account, conditions, writer, on_progress = arguments
+        self.calls += 1
+        error = self.errors.pop(0) if self.errors else None
+
+        def progress(written: int, total: int) -> None:
+            if error is not None:
+                raise error
+            on_progress(written, total)
+
+        return export_numbers(database, account, conditions, writer, progress)
+
+
+MakeFlakyExport = Callable[[list[Exception]], FlakyExport]
+
+
+@pytest.fixture
+def flaky_export(monkeypatch: pytest.MonkeyPatch) -> MakeFlakyExport:
+    def install(errors: list[Exception]) -> FlakyExport:
+        export = FlakyExport(errors)
+        monkeypatch.setattr(downloads, "export_numbers", export)
+        return export
+
+    return install
+
+
+def run_download(runner: DownloadRunner, client: ApiClient, key: str, download_id: str) -> None:
+    """Runs the runner until the download is no longer pending (retries wait milliseconds)."""
+    deadline = time.monotonic() + 20
+    while retrieve(client, key, download_id).json()["data"][0]["status"] == "pending":
+        assert time.monotonic() < deadline, "the download is still pending"
+        if not runner.run_next():
+            time.sleep(0.005)
+
+
+def quick(database: Database) -> DownloadRunner:
+    """A runner whose retries wait milliseconds."""
+    return DownloadRunner(database, retry_seconds=0.001)
+
+
+def test_an_export_failing_transiently_is_made_again_from_the_start_with_every_number(
+    idle: ApiClient, key: str, database: Database, flaky_export: MakeFlakyExport
+) -> None:
+    export = flaky_export([LOST, LOST])
+    made = create(idle, key)
+    run_download(quick(database), idle, key, made["id"])
+    download = finished(idle, key, made["id"])
+    assert download["status"] == "complete"
+    rows = list(csv.DictReader(io.StringIO(fetch(idle, key, download["url"]).text)))
+    assert sorted(row["id"] for row in rows) == ["1001", "1002", "1003"]
+    assert export.calls == 3
+
+
+def test_an_export_failing_transiently_past_its_tries_fails_saying_why_at_its_url(
+    idle: ApiClient, key: str, database: Database, flaky_export: MakeFlakyExport
+) -> None:
+    export = flaky_export([LOST] * 10)
+    made = create(idle, key)
+    run_download(quick(database), idle, key, made["id"])
+    assert finished(idle, key, made["id"])["status"] == "failed"
+    reason = no_file(idle, key, made["id"])
+    assert "the database could not be reached on each of its 5 tries" in reason
+    assert export.calls == 5
+
+
+def test_a_download_tried_again_waits_before_any_runner_claims_it(
+    idle: ApiClient, key: str, database: Database, flaky_export: MakeFlakyExport
+) -> None:
+    flaky_export([LOST])
+    made = create(idle, key)
+    assert DownloadRunner(database, retry_seconds=60).run_next()
+    now = int(time.time() * 1000)
+    assert claimable_downloads(database.connection(), now) == []
+    assert claimable_downloads(database.connection(), now + 61_000) == [made["id"]]
+
+
+def test_a_download_whose_tries_all_ended_with_their_worker_fails(
+    idle: ApiClient, key: str, database: Database, flaky_export: MakeFlakyExport
+) -> None:
+    export = flaky_export([])
+    made = create(idle, key)
+    with database.transaction() as connection:
+        for attempt in range(5):  # five workers, each killed while it made the file
+            claim_download(connection, made["id"], f"killed-{attempt}", 1_000 * attempt, 1)
+    assert quick(database).run_next()
+    assert finished(idle, key, made["id"])["status"] == "failed"
+    assert "5 tries ended without a file" in no_file(idle, key, made["id"])
+    assert export.calls == 0
+
+
+def test_a_runner_takes_up_again_the_download_it_could_not_give_back(
+    idle: ApiClient, key: str, database: Database
+) -> None:
+    made = create(idle, key)
+    runner = DownloadRunner(database)
+    with database.transaction() as connection:  # as a runner whose giving back failed leaves it
+        claim_download(connection, made["id"], runner.claim, int(time.time() * 1000), 60_000)
+    assert runner.run_next()
+    assert finished(idle, key, made["id"])["status"] == "complete"
+
+
+def test_a_download_ending_counts_its_outcome(
+    idle: ApiClient, key: str, database: Database, flaky_export: MakeFlakyExport
+) -> None:
+    def ended(outcome: str) -> float:
+        return (
+            REGISTRY.get_sample_value("numbers_api_csv_downloads_total", {"outcome": outcome}) or 0
+        )
+
+    before = ended("complete"), ended("failed")
+    run_download(quick(database), idle, key, create(idle, key)["id"])
+    flaky_export([KeyError("a defect")])
+    run_download(quick(database), idle, key, create(idle, key)["id"])
+    assert (ended("complete"), ended("failed")) == (before[0] + 1, before[1] + 1)

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
-from numbers_api.jobs.runner import JobRunner
+from numbers_api.domain import PhoneNumber
+from numbers_api.jobs.runner import ACTIONS, Action, JobRunner
 from numbers_api.store.accounts import account_id, data_version
-from numbers_api.store.database import Database
-from numbers_api.store.jobs import Target, claim_job, create_job, renew_claim
+from numbers_api.store.database import Connection, Database
+from numbers_api.store.jobs import ClaimedJob, Target, claim_job, create_job, renew_claim
 from numbers_api.store.number_index import IndexMode
 from tests.conftest import ApiClient, make_client, started
 from tests.support.factories import Inventory, number_record
@@ -760,3 +763,193 @@ def test_a_backlog_of_one_account_does_not_delay_another_accounts_job(
             assert job is not None
             claimed.append(job.id)
     assert claimed == [backlog[0], waiting]
+
+
+# Faults: an operation that fails --------------------------------------------------------------
+
+
+LOST = psycopg.OperationalError("server closed the connection unexpectedly")
+
+
+class Flaky:
+    """A job type's action that, call after call, raises the next of `errors` (None: does what
+    the real action does), then does what the real action does."""
+
+    def __init__(self, action: Action, errors: list[Exception | None]) -> None:
+        self.action = action
+        self.errors = errors
+        self.calls = 0
+
+    def __call__(
+        self, connection: Connection, job: ClaimedJob, number_id: int, now: int
+    ) -> PhoneNumber | None:
+        self.calls += 1
+        error = self.errors.pop(0) if self.errors else None
+        if error is not None:
+            raise error
+        return self.action(connection, job, number_id, now)
+
+
+MakeFlaky = Callable[[list[Exception | None]], Flaky]
+
+
+@pytest.fixture
+def flaky(monkeypatch: pytest.MonkeyPatch) -> MakeFlaky:
+    """Makes update jobs' action fail as given."""
+
+    def install(errors: list[Exception | None]) -> Flaky:
+        action = Flaky(ACTIONS["update_phone_numbers"], errors)
+        monkeypatch.setitem(ACTIONS, "update_phone_numbers", action)
+        return action
+
+    return install
+
+
+def run_job(runner: JobRunner, database: Database, job_id: str) -> None:
+    """Runs the runner until the job is completed or failed (retries wait milliseconds)."""
+    deadline = time.monotonic() + 20
+    while job_status(database, job_id) in ("pending", "in_progress"):
+        assert time.monotonic() < deadline, "the job did not end"
+        if not runner.run_next():
+            time.sleep(0.005)
+
+
+def job_status(database: Database, job_id: str) -> str:
+    (status,) = (
+        database.connection()
+        .execute("SELECT status FROM phone_number_jobs WHERE id = ?", (job_id,))
+        .fetchone()
+    )
+    return str(status)
+
+
+@pytest.fixture
+def idle(database_url: str, database: Database) -> ApiClient:
+    """The app with its runners stopped: the test's own runners do the jobs."""
+    return make_client(database_url, runners=False)
+
+
+def shown(client: ApiClient, key: str, job_id: str) -> dict[str, Any]:
+    """The job as the API shows it."""
+    response = client.get(f"{JOBS}/{job_id}", key)
+    assert response.status_code == 200, response.text
+    job: dict[str, Any] = response.json()["data"]
+    return job
+
+
+def quick(database: Database, **options: Any) -> JobRunner:
+    """A runner whose retries wait milliseconds."""
+    return JobRunner(database, retry_seconds=0.001, **options)
+
+
+def test_an_operation_failing_transiently_is_tried_again_and_each_number_done_once(
+    idle: ApiClient, database: Database, inventory: Inventory, key: str, flaky: MakeFlaky
+) -> None:
+    job_id = make_job(database, "mine", 3, inventory)
+    before = version(database, "mine")
+    action = flaky([LOST, LOST])
+    run_job(quick(database), database, job_id)
+    assert version(database, "mine") == before + 3
+    job = shown(idle, key, job_id)
+    assert (job["status"], len(job["successful_operations"]), job["failed_operations"]) == (
+        "completed",
+        3,
+        [],
+    )
+    assert action.calls == 5
+
+
+def test_an_operation_failing_transiently_past_its_tries_fails_the_job_saying_why(
+    idle: ApiClient, database: Database, inventory: Inventory, key: str, flaky: MakeFlaky
+) -> None:
+    job_id = make_job(database, "mine", 3, inventory)
+    before = version(database, "mine")
+    action = flaky([LOST] * 10)
+    run_job(quick(database), database, job_id)
+    job = shown(idle, key, job_id)
+    assert job["status"] == "failed"
+    assert (job["pending_operations"], job["successful_operations"]) == ([], [])
+    first, *rest = job["failed_operations"]
+    [error] = first["errors"]
+    assert (error["code"], error["title"]) == ("10007", "Unexpected error")
+    assert "the database could not be reached on each of its 5 tries" in error["detail"]
+    assert len(rest) == 2
+    assert {e["title"] for op in rest for e in op["errors"]} == {"Job stopped"}
+    assert action.calls == 5
+    assert version(database, "mine") == before
+
+
+def test_an_unexpected_error_fails_the_job_at_once_keeping_the_numbers_done_before(
+    idle: ApiClient, database: Database, inventory: Inventory, key: str, flaky: MakeFlaky
+) -> None:
+    job_id = make_job(database, "mine", 3, inventory)
+    before = version(database, "mine")
+    action = flaky([None, KeyError("a defect")])
+    run_job(quick(database), database, job_id)
+    job = shown(idle, key, job_id)
+    assert job["status"] == "failed"
+    assert len(job["successful_operations"]) == 1
+    stopped, untouched = job["failed_operations"]
+    assert "an unexpected error (KeyError" in stopped["errors"][0]["detail"]
+    assert stopped["phone_number"] in untouched["errors"][0]["detail"]
+    assert action.calls == 2
+    assert version(database, "mine") == before + 1
+
+
+def test_an_operation_tried_again_waits_before_any_runner_takes_its_job(
+    idle: ApiClient, database: Database, inventory: Inventory, key: str, flaky: MakeFlaky
+) -> None:
+    job_id = make_job(database, "mine", 3, inventory)
+    flaky([LOST])
+    assert JobRunner(database, retry_seconds=60).run_next()
+    job = shown(idle, key, job_id)
+    assert (job["status"], len(job["pending_operations"])) == ("in_progress", 3)
+    now = int(time.time() * 1000)
+    with database.transaction() as connection:
+        assert claim_job(connection, "other", now, lease_ms=60_000) is None
+        claimed = claim_job(connection, "other", now + 61_000, lease_ms=60_000)
+    assert claimed is not None
+    assert claimed.id == job_id
+
+
+def test_the_tries_of_an_operation_are_counted_across_runners(
+    database_url: str,
+    database: Database,
+    inventory: Inventory,
+    key: str,
+    flaky: MakeFlaky,
+) -> None:
+    job_id = make_job(database, "mine", 1, inventory)
+    action = flaky([LOST] * 10)
+    assert quick(database).run_next()  # one try here, the rest on another worker
+    other = Database(database_url)
+    try:
+        run_job(quick(other), database, job_id)
+    finally:
+        other.close()
+    assert action.calls == 5
+    assert job_status(database, job_id) == "failed"
+
+
+def test_a_runner_takes_up_again_the_job_it_could_not_let_go(
+    idle: ApiClient, database: Database, inventory: Inventory, key: str
+) -> None:
+    job_id = make_job(database, "mine", 2, inventory)
+    runner = JobRunner(database)
+    with database.transaction() as connection:  # as a runner whose letting go failed leaves it
+        claim_job(connection, runner.name, int(time.time() * 1000), lease_ms=60_000)
+    assert runner.run_next()
+    assert shown(idle, key, job_id)["status"] == "completed"
+
+
+def test_a_job_ending_counts_its_outcome(
+    database: Database, inventory: Inventory, key: str, flaky: MakeFlaky
+) -> None:
+    def ended(outcome: str) -> float:
+        return REGISTRY.get_sample_value("numbers_api_jobs_total", {"outcome": outcome}) or 0
+
+    before = ended("successful"), ended("failed")
+    run_job(quick(database), database, make_job(database, "mine", 1, inventory))
+    flaky([KeyError("a defect")])
+    run_job(quick(database), database, make_job(database, "mine", 1, inventory))
+    assert (ended("successful"), ended("failed")) == (before[0] + 1, before[1] + 1)

@@ -133,23 +133,18 @@ def retrieve_endpoint(connection: Connection, asked: Asked) -> Response:
 
 
 def file_endpoint(connection: Connection, asked: Asked) -> Response:
-    """The CSV file, streamed part by part as stored; 404 until the download is complete."""
+    """The CSV file, streamed part by part as stored; 404 until the download is complete, saying
+    why a failed one failed."""
     caller = asked.caller
     raw_id = asked.path()
     found = _find(connection, caller, raw_id)
     if isinstance(found, Response):
         return found
     if found.status != COMPLETE or found.size is None:
-        return error_response(
-            404,
-            [
-                error_object(
-                    "10005",
-                    "Resource not found",
-                    f"CSV download {found.id} has no file: its status is {found.status}.",
-                )
-            ],
-        )
+        detail = f"CSV download {found.id} has no file: its status is {found.status}."
+        if found.failure:  # why it failed: the download object has no field for it
+            detail = f"{detail} {found.failure}"
+        return error_response(404, [error_object("10005", "Resource not found", detail)])
     return StreamingResponse(
         _parts(asked.worker.database, found.id, found.size),
         media_type="text/csv; charset=utf-8",

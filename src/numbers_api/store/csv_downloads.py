@@ -5,7 +5,8 @@ only succeeds while nobody holds an unexpired lease on it, and keeps the lease u
 If the runner's server stops, the lease is released (or, after a crash, runs out) and another
 runner, on any worker or host, claims the download again. A file is written in the same
 transaction that marks its download complete, so a download is never seen complete with half a
-file.
+file. Each claim counts as a try (`attempts`), except one given back by a server stopping, so
+that a download whose export kills its worker each time is given up after a bounded number.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ FAILED = "failed"
 EXPIRED = "expired"
 PART_BYTES = 1 << 20  # a stored file's parts: small enough to stream, large enough to be few
 
-_COLUMNS = "id, account_id, csv_format, filters, status, created_at, completed_at, numbers, size"
+_COLUMNS = (
+    "id, account_id, csv_format, filters, status, created_at, completed_at, numbers, size, "
+    "attempts, failure"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,8 @@ class CsvDownload:
     completed_at: int | None
     numbers: int | None  # how many numbers the file holds, once complete
     size: int | None  # the file's size in bytes, once complete
+    attempts: int = 0  # how many times it was claimed (tried), not counting claims given back
+    failure: str | None = None  # why it failed, once failed
 
 
 def _download(row: Iterable[object]) -> CsvDownload:
@@ -107,17 +113,17 @@ def list_downloads(
     return int(total), [_download(row) for row in rows]
 
 
-def claimable_downloads(connection: Connection, now_ms: int) -> list[str]:
-    """The oldest pending downloads nobody holds, those of the account whose downloads were
-    claimed longest ago first (so that one account's backlog delays no other's). A plain read: a
-    runner with nothing to do takes no write lock (on SQLite, that would wait behind every
-    import)."""
+def claimable_downloads(connection: Connection, now_ms: int, claim: str = "") -> list[str]:
+    """The oldest pending downloads nobody holds (or held under `claim`: its runner could not
+    give them back, the database failed), those of the account whose downloads were claimed
+    longest ago first (so that one account's backlog delays no other's). A plain read: a runner
+    with nothing to do takes no write lock (on SQLite, that would wait behind every import)."""
     rows = connection.execute(
         "SELECT d.id FROM csv_downloads d WHERE d.status = ? "
-        "AND (d.claimed_until IS NULL OR d.claimed_until < ?) "
+        "AND (d.claimed_until IS NULL OR d.claimed_until < ? OR d.claim = ?) "
         "ORDER BY coalesce((SELECT a.download_claimed_at FROM accounts a "
         "WHERE a.id = d.account_id), 0), d.created_at, d.id LIMIT 10",
-        (PENDING, now_ms),
+        (PENDING, now_ms, claim),
     ).fetchall()
     return [download_id for (download_id,) in rows]
 
@@ -125,13 +131,15 @@ def claimable_downloads(connection: Connection, now_ms: int) -> list[str]:
 def claim_download(
     connection: Connection, download_id: str, claim: str, now_ms: int, lease_ms: int
 ) -> CsvDownload | None:
-    """The download, now held under `claim` until `now_ms + lease_ms`, if it is pending and
-    nobody holds it; else None. Two runners never both win it: the UPDATE checks the lease again
-    on the row it changes (under SQLite's write lock, or PostgreSQL's row lock)."""
+    """The download, now held under `claim` until `now_ms + lease_ms`, one more try counted, if
+    it is pending and nobody else holds it; else None. Two runners never both win it: the UPDATE
+    checks the lease again on the row it changes (under SQLite's write lock, or PostgreSQL's row
+    lock)."""
     claimed = connection.execute(
-        "UPDATE csv_downloads SET claim = ?, claimed_until = ? WHERE id = ? AND status = ? "
-        "AND (claimed_until IS NULL OR claimed_until < ?)",
-        (claim, now_ms + lease_ms, download_id, PENDING, now_ms),
+        "UPDATE csv_downloads SET claim = ?, claimed_until = ?, attempts = attempts + 1 "
+        "WHERE id = ? AND status = ? "
+        "AND (claimed_until IS NULL OR claimed_until < ? OR claim = ?)",
+        (claim, now_ms + lease_ms, download_id, PENDING, now_ms, claim),
     ).rowcount
     if not claimed:
         return None
@@ -155,12 +163,17 @@ def extend_claim(connection: Connection, download_id: str, claim: str, until_ms:
     )
 
 
-def release_claim(connection: Connection, download_id: str, claim: str) -> None:
-    """Gives a pending download back, for the next runner to claim at once."""
+def release_claim(
+    connection: Connection, download_id: str, claim: str, *, retry_at_ms: int | None = None
+) -> None:
+    """Gives a pending download back: its runner is stopping (`retry_at_ms` None), and the next
+    runner claims it at once, this try not counted; or its try failed, and it may be claimed
+    again once `retry_at_ms` has passed."""
     connection.execute(
-        "UPDATE csv_downloads SET claim = NULL, claimed_until = NULL "
+        "UPDATE csv_downloads SET claim = NULL, claimed_until = ?, "
+        "attempts = attempts - CASE WHEN ? THEN 1 ELSE 0 END "
         "WHERE id = ? AND claim = ? AND status = ?",
-        (download_id, claim, PENDING),
+        (retry_at_ms, retry_at_ms is None, download_id, claim, PENDING),
     )
 
 
@@ -192,13 +205,16 @@ def complete_download(
     return True
 
 
-def fail_download(connection: Connection, download_id: str, claim: str, now_ms: int) -> bool:
+def fail_download(
+    connection: Connection, download_id: str, claim: str, now_ms: int, failure: str
+) -> bool:
+    """Failed for good, `failure` saying why, if `claim` still holds it (False if not)."""
     if not _still_held(connection, download_id, claim):
         return False
     connection.execute(
-        "UPDATE csv_downloads SET status = ?, completed_at = ?, claim = NULL, "
+        "UPDATE csv_downloads SET status = ?, completed_at = ?, failure = ?, claim = NULL, "
         "claimed_until = NULL WHERE id = ?",
-        (FAILED, now_ms, download_id),
+        (FAILED, now_ms, failure, download_id),
     )
     return True
 

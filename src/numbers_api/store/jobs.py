@@ -84,6 +84,11 @@ class ClaimedJob:
     parameters: dict[str, Any]
 
 
+def _errors(failure: Failure) -> str:
+    """An operation's `errors` as stored: a JSON array of one error object."""
+    return orjson.dumps([asdict(failure)]).decode()
+
+
 def not_found(target: str) -> Failure:
     return Failure("10005", "Resource not found", f"There is no phone number {target}.")
 
@@ -133,7 +138,7 @@ def create_job(
     for position, target in enumerate(targets):
         number = found.get(target.given)
         if number is None:
-            errors = orjson.dumps([asdict(not_found(target.given))]).decode()
+            errors = _errors(not_found(target.given))
             rows.append((job_id, position, target.given, None, None, FAILED, errors))
         elif number[0] not in seen:
             seen.add(number[0])
@@ -253,12 +258,13 @@ def _chunks(values: list[Any]) -> Iterable[list[Any]]:
 
 
 def claim_job(connection: Connection, runner: str, now_ms: int, lease_ms: int) -> ClaimedJob | None:
-    """The oldest job that is pending, or in progress with its lease run out, of the account
+    """The oldest job that is pending, or in progress with its lease run out (or held by this
+    very runner, which could not let go of it: the database failed), of the account
     whose jobs were claimed longest ago (so that one account's backlog delays no other's), now
     held by `runner`; None if there is none. One statement, so two runners never hold the same
     job: on PostgreSQL the row is locked and a job another runner is claiming is passed over; a
     claim that lost a race finds the job no longer claimable and claims nothing."""
-    claimable = "(status = ? OR (status = ? AND lease_expires_at < ?))"
+    claimable = "(status = ? OR (status = ? AND (lease_expires_at < ? OR claimed_by = ?)))"
     row = connection.execute(
         "UPDATE phone_number_jobs SET status = ?, claimed_by = ?, lease_expires_at = ?, "
         f"updated_at = ? WHERE {claimable} AND id = (SELECT j.id FROM phone_number_jobs j "
@@ -271,7 +277,7 @@ def claim_job(connection: Connection, runner: str, now_ms: int, lease_ms: int) -
             runner,
             now_ms + lease_ms,
             now_ms,
-            *(PENDING, IN_PROGRESS, now_ms) * 2,
+            *(PENDING, IN_PROGRESS, now_ms, runner) * 2,
         ),
     ).fetchone()
     if row is None:
@@ -306,11 +312,7 @@ def renew_claim(
 def record_outcome(
     connection: Connection, job_id: str, position: int, failure: Failure | None
 ) -> None:
-    outcome, errors = (
-        (SUCCESSFUL, None)
-        if failure is None
-        else (FAILED, orjson.dumps([asdict(failure)]).decode())
-    )
+    outcome, errors = (SUCCESSFUL, None) if failure is None else (FAILED, _errors(failure))
     recorded = connection.execute(
         "UPDATE phone_number_job_operations SET outcome = ?, errors = ? "
         "WHERE job_id = ? AND position = ? AND outcome IS NULL",
@@ -320,17 +322,22 @@ def record_outcome(
         raise AssertionError(f"operation {position} of job {job_id} was already done")
 
 
-def finish_job(connection: Connection, job_id: str, runner: str, now_ms: int) -> None:
+def finish_job(connection: Connection, job_id: str, runner: str, now_ms: int) -> str | None:
     """Completed, or failed if no number's operation succeeded; only by the runner holding it,
-    once nothing is left to do."""
-    connection.execute(
+    once nothing is left to do. The job's new status; None if it was not the runner's to end."""
+    row = connection.execute(
         "UPDATE phone_number_jobs SET status = CASE WHEN EXISTS (SELECT 1 FROM "
         "phone_number_job_operations WHERE job_id = ? AND outcome = ?) THEN ? ELSE ? END, "
         "finished_at = ?, updated_at = ?, claimed_by = NULL, lease_expires_at = NULL "
         "WHERE id = ? AND claimed_by = ? AND NOT EXISTS (SELECT 1 FROM "
-        "phone_number_job_operations WHERE job_id = ? AND outcome IS NULL)",
+        "phone_number_job_operations WHERE job_id = ? AND outcome IS NULL) RETURNING status",
         (job_id, SUCCESSFUL, COMPLETED, FAILED, now_ms, now_ms, job_id, runner, job_id),
-    )
+    ).fetchone()
+    _after_job(connection, job_id)
+    return None if row is None else str(row[0])
+
+
+def _after_job(connection: Connection, job_id: str) -> None:
     (changed,) = connection.execute(
         "SELECT count(*) FROM phone_number_job_operations WHERE job_id = ? AND outcome = ?",
         (job_id, SUCCESSFUL),
@@ -338,10 +345,56 @@ def finish_job(connection: Connection, job_id: str, runner: str, now_ms: int) ->
     connection.after_bulk_write(NUMBER_TABLES, int(changed))
 
 
-def release_job(connection: Connection, job_id: str, runner: str) -> None:
-    """Let go of a job before it is done (its runner is stopping): the next runner takes it."""
+def record_attempt(connection: Connection, job_id: str, position: int) -> int:
+    """One more failed try of an operation still to do; how many it has had now."""
+    (attempts,) = connection.execute(
+        "UPDATE phone_number_job_operations SET attempts = attempts + 1 "
+        "WHERE job_id = ? AND position = ? AND outcome IS NULL RETURNING attempts",
+        (job_id, position),
+    ).fetchone()
+    return int(attempts)
+
+
+def stop_job(
+    connection: Connection,
+    job_id: str,
+    runner: str,
+    *,
+    position: int,
+    failure: Failure,
+    not_done: Failure,
+    now_ms: int,
+) -> bool:
+    """The job failed at the operation at `position` (`failure` says why): that operation and
+    every other still to do are failed operations (`not_done` for the others; none of them is
+    touched), and the job ends `failed`. Only by the runner holding it: False, and nothing
+    changed, if it no longer does."""
+    stopped = connection.execute(
+        "UPDATE phone_number_jobs SET status = ?, finished_at = ?, updated_at = ?, "
+        "claimed_by = NULL, lease_expires_at = NULL WHERE id = ? AND claimed_by = ? AND status = ?",
+        (FAILED, now_ms, now_ms, job_id, runner, IN_PROGRESS),
+    ).rowcount
+    if not stopped:
+        return False
     connection.execute(
-        "UPDATE phone_number_jobs SET claimed_by = NULL, lease_expires_at = 0 "
+        "UPDATE phone_number_job_operations SET outcome = ?, errors = ? "
+        "WHERE job_id = ? AND position = ? AND outcome IS NULL",
+        (FAILED, _errors(failure), job_id, position),
+    )
+    connection.execute(
+        "UPDATE phone_number_job_operations SET outcome = ?, errors = ? "
+        "WHERE job_id = ? AND outcome IS NULL",
+        (FAILED, _errors(not_done), job_id),
+    )
+    _after_job(connection, job_id)
+    return True
+
+
+def release_job(connection: Connection, job_id: str, runner: str, until_ms: int = 0) -> None:
+    """Let go of a job before it is done: its runner is stopping (the next runner takes it), or
+    its operation failed and is tried again once `until_ms` has passed, by any runner."""
+    connection.execute(
+        "UPDATE phone_number_jobs SET claimed_by = NULL, lease_expires_at = ? "
         "WHERE id = ? AND claimed_by = ?",
-        (job_id, runner),
+        (until_ms, job_id, runner),
     )

@@ -286,6 +286,15 @@ def _index_snapshots(engine: int) -> list[str]:
     return statements
 
 
+# How many times each number's operation of a job and each CSV download were tried, and why a
+# download failed: kept with the work, so that the bound on attempts holds across workers, hosts
+# and restarts (docs/deployment.md, "Background work and faults").
+_BACKGROUND_ATTEMPTS = [
+    "ALTER TABLE phone_number_job_operations ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE csv_downloads ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE csv_downloads ADD COLUMN failure TEXT",
+]
+
 MIGRATIONS: dict[str, list[list[str]]] = {
     "sqlite": [
         _base_schema(0),
@@ -302,6 +311,7 @@ MIGRATIONS: dict[str, list[list[str]]] = {
         [],  # the numbers' foreign keys stay
         _FAIR_RUNNERS,
         _index_snapshots(0),
+        _BACKGROUND_ATTEMPTS,
     ],
     "postgresql": [
         _base_schema(1),
@@ -318,6 +328,7 @@ MIGRATIONS: dict[str, list[list[str]]] = {
         _NUMBERS_FOREIGN_KEYS_DROPPED_ON_POSTGRESQL,
         _FAIR_RUNNERS,
         _index_snapshots(1),
+        _BACKGROUND_ATTEMPTS,
     ],
 }
 
