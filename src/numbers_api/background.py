@@ -20,7 +20,7 @@ from typing import TypedDict, Unpack
 
 from numbers_api.metrics import BACKGROUND_RETRIES, DATABASE_ERRORS
 from numbers_api.settings import SettingsError
-from numbers_api.store.database import Database, DatabaseUrlError
+from numbers_api.store.database import Database
 from numbers_api.store.faults import is_lock_timeout, is_statement_timeout, is_transient
 
 log = logging.getLogger("numbers_api.background")
@@ -55,16 +55,10 @@ def lease_ms_from_environment() -> int:
     return round(seconds * 1000)
 
 
-def transient(error: BaseException) -> bool:
-    """An error that trying again later may not meet (`faults.is_transient`), or a connection
-    that could not be opened: the URL worked when the worker started, so the database is away."""
-    return is_transient(error) or isinstance(error, DatabaseUrlError)
-
-
 def defect(error: BaseException | None) -> BaseException | None:
     """The error if it is a defect, whose traceback the log should have; None if it is the
     database's state (or there is none)."""
-    return None if error is None or transient(error) else error
+    return None if error is None or is_transient(error) else error
 
 
 def error_kind(error: BaseException) -> str:
@@ -87,7 +81,7 @@ KIND_MEANINGS = {
 
 def failure_cause(error: BaseException, attempts: int) -> str:
     """Why a piece of work failed for good, for the API to show."""
-    if transient(error):
+    if is_transient(error):
         meaning = KIND_MEANINGS[error_kind(error)]
         return f"{meaning} on each of its {attempts} tries"
     return f"an unexpected error ({type(error).__name__}; the server's log has it)"
@@ -167,13 +161,13 @@ class BackgroundRunner:
     def retry_wait(self, error: BaseException, attempts: int) -> float | None:
         """How long to wait before trying a piece of work again after `error` ended its
         `attempts`-th try; None if it is not to be tried again (a defect, or no tries left)."""
-        if not transient(error) or attempts >= self.max_attempts:
+        if not is_transient(error) or attempts >= self.max_attempts:
             return None
         return min(self.retry_seconds * 2.0 ** (attempts - 1), MAX_BACKOFF_SECONDS)
 
     def counted_retry(self, error: BaseException) -> None:
         """A piece of work will be tried again after `error`: the metrics say so."""
-        if transient(error):
+        if is_transient(error):
             DATABASE_ERRORS.labels(kind=error_kind(error)).inc()
         BACKGROUND_RETRIES.labels(kind=self.kind).inc()
 
@@ -187,7 +181,7 @@ class BackgroundRunner:
                     wait = None
                 failures = 0
             except Exception as error:
-                if transient(error):  # the database is away or busy: one line, longer waits
+                if is_transient(error):  # the database is away or busy: one line, longer waits
                     failures += 1
                     wait = min(self.poll_seconds * 2**failures, MAX_BACKOFF_SECONDS)
                     log.warning(

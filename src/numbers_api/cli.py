@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from numbers_api import __version__
+from numbers_api.background import lease_ms_from_environment
 from numbers_api.demo import demo_records
 from numbers_api.exporting.run import UnsupportedExportFile, export_file
 from numbers_api.http.rate_limits import RateLimiter
@@ -230,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_environment(args.database_url)
+        lease_ms_from_environment()  # checked here: a worker would fail on it
         if args.command == "serve":
             if args.index_memory is not None:
                 settings = replace(settings, index_memory_mb=args.index_memory)
