@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from numbers_api.cache import LruCache
+from numbers_api.metrics import INDEX_BUILD_SECONDS, INDEX_BUILDS, INDEX_BYTES
 from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection, Database
 from numbers_api.store.index_builder import (
@@ -168,6 +169,7 @@ class NumberIndexes:
             index, size = self._load_kept(account, version)
             if index is not None:
                 self._loaded(index, size, "kept", started, evict=False)
+                _made_ready("loaded", time.perf_counter() - started)
         self.database.close()  # this thread's connection
 
     def close(self) -> None:
@@ -187,8 +189,10 @@ class NumberIndexes:
         with self._advancing:  # one thread advances; the others then find its result
             index = self._indexes.get(caller.account_id)
             if index is not None and index.data_version < caller.data_version:
+                started = time.perf_counter()
                 advanced = advance_index(index, connection, caller)
                 if advanced is not None:
+                    _made_ready("advanced", time.perf_counter() - started)
                     # What the advance copied; the rest is shared with the index it replaces.
                     growth = advanced.size_in_bytes() - index.size_in_bytes()
                     self._keep(advanced, self._sizes.get(index.account_id, 0) + growth)
@@ -201,6 +205,7 @@ class NumberIndexes:
             try:
                 self._load(self._process.build(account))
             except Exception:
+                INDEX_BUILDS.labels("failed").inc()
                 log.exception("building the index of account %d failed", account)
             finally:
                 with self._lock:
@@ -218,6 +223,8 @@ class NumberIndexes:
             return
         how = "built" if built.built_here else "found (built before or by another worker)"
         self._loaded(index, size, f"{how} in {built.seconds:.2f} s", started)
+        outcome = "built" if built.built_here else "loaded"
+        _made_ready(outcome, built.seconds + time.perf_counter() - started)
 
     def _load_kept(self, account: int, version: int) -> tuple[AccountIndex | None, int]:
         with self.database.snapshot() as connection:
@@ -241,7 +248,9 @@ class NumberIndexes:
         if count_up_to(connection, caller.account_id, self.smallest) < self.smallest:
             self._small.put(caller.account_id, caller.data_version)
             return
+        started = time.perf_counter()
         index, size = _measured(lambda: build_index(connection, caller))
+        _made_ready("built", time.perf_counter() - started)
         self._keep(index, size)
 
     def _keep(self, index: AccountIndex, size: int, *, evict: bool = True) -> bool:
@@ -292,6 +301,7 @@ class NumberIndexes:
             self._indexes[account] = index
             self._sizes[account] = size
             self._held += size
+            INDEX_BYTES.set(self._held)
             self._asked[account] = now
             return True
 
@@ -299,7 +309,14 @@ class NumberIndexes:
         """Drop the account's index (the caller holds the lock)."""
         if self._indexes.pop(account, None) is not None:
             self._held -= self._sizes.pop(account)
+            INDEX_BYTES.set(self._held)
             self._asked.pop(account, None)
+
+
+def _made_ready(outcome: str, seconds: float) -> None:
+    """Counted in the metrics: an index made ready, and how long that took."""
+    INDEX_BUILDS.labels(outcome).inc()
+    INDEX_BUILD_SECONDS.labels(outcome).observe(seconds)
 
 
 def _measured(make: Callable[[], Index]) -> tuple[Index, int]:
