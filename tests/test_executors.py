@@ -6,6 +6,7 @@ them (`make_client` runs the lifespan), so every other test answers through the 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from typing import Any
 
@@ -73,6 +74,10 @@ def _count_loop_statements(served: ApiClient) -> list[str]:
     return sent
 
 
+def _in_context(work: Callable[..., Any]) -> bool:
+    return isinstance(getattr(work, "__self__", None), contextvars.Context)
+
+
 def _count_thread_handovers(served: ApiClient) -> list[str]:
     """The work handed to the app's request threads from now on."""
     threads = _api(served).executor.threads
@@ -81,9 +86,10 @@ def _count_thread_handovers(served: ApiClient) -> list[str]:
     submit = threads.submit
 
     def counted(work: Callable[..., Any], /, *arguments: Any) -> Any:
-        # What is handed over, inside the check of how long it waited for a thread and the
-        # deadline of its database work.
-        handed_over = [*arguments[1:]] if work is unless_late else [work]
+        # What is handed over, in the request's context (`Context.run`), inside the check of
+        # how long it waited for a thread and the deadline of its database work.
+        run, *given = arguments if _in_context(work) else (work, *arguments)
+        handed_over = given[1:] if run is unless_late else [run]
         named = handed_over[1] if handed_over[0] == deadlines else handed_over[0]
         handed.append(getattr(named, "__name__", repr(named)))
         return submit(work, *arguments)

@@ -18,6 +18,7 @@ from numbers_api.query.conditions import Field
 from numbers_api.store.accounts import Caller, authentication, bump_data_version, current_caller
 from numbers_api.store.database import Database
 from numbers_api.store.index_builder import (
+    BuildFailed,
     IndexBuilder,
     build_into,
     load_snapshot,
@@ -25,6 +26,7 @@ from numbers_api.store.index_builder import (
 )
 from numbers_api.store.number_index import IndexMode, build_index
 from numbers_api.store.number_indexes import NumberIndexes
+from tests.conftest import free_port
 from tests.support.factories import Inventory, number_record
 
 
@@ -225,3 +227,16 @@ def test_a_kept_index_older_than_its_account_is_brought_forward_not_built(
     assert list(index.values[Field.CUSTOMER_REFERENCE].get("moved") or []) == [
         int(np.flatnonzero(index.ids == first)[0])
     ]
+
+
+def test_a_build_while_the_database_cannot_be_reached_fails_as_transient(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # nothing listens there
+    builder = IndexBuilder(f"postgresql://127.0.0.1:{port}/none", tmp_path, smallest=10)
+    try:
+        with pytest.raises(BuildFailed) as failed:
+            builder.build(1)
+        assert failed.value.transient
+    finally:
+        builder.close()

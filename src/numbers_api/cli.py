@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from prometheus_client import start_http_server
 
 from numbers_api import __version__
 from numbers_api.background import lease_ms_from_environment
@@ -21,7 +22,8 @@ from numbers_api.exporting.run import UnsupportedExportFile, export_file
 from numbers_api.http.rate_limits import RateLimiter
 from numbers_api.importing.readers import UnsupportedFile
 from numbers_api.importing.run import import_file, import_records, print_problem
-from numbers_api.logs import configure_logging
+from numbers_api.logs import LOG_FORMAT_VARIABLE, LOG_FORMATS, configure_logging
+from numbers_api.metrics import MULTIPROCESS_VARIABLE, scraped_registry
 from numbers_api.query.csv_download_query import filter_arguments, filter_conditions
 from numbers_api.query.errors import InvalidQuery
 from numbers_api.query.filters import PHONE_NUMBER_FILTERS
@@ -32,6 +34,7 @@ from numbers_api.settings import (
     INDEX_DIRECTORY_VARIABLE,
     INDEX_MEMORY_VARIABLE,
     INDEX_VARIABLE,
+    METRICS_PORT_VARIABLE,
     RATE_LIMIT_TABLE_VARIABLE,
     RATE_LIMIT_VARIABLE,
     Settings,
@@ -79,6 +82,9 @@ environment:
                             given (default {DEFAULT_INDEX_MEMORY_MB}) (serve)
   {RATE_LIMIT_VARIABLE}     requests a second per API key when --rate-limit is not given
                             (default {DEFAULT_RATE_LIMIT}; 0: no limit) (serve)
+  {LOG_FORMAT_VARIABLE}     json (default) or text, when --log-format is not given
+  {METRICS_PORT_VARIABLE}   the port of GET /metrics when --metrics-port is not given
+                            (default: the API's own port) (serve)
 """
 # How `serve` runs uvicorn (the benchmark's ceiling runs it so too). httptools writes each
 # response at once: with h11 a response of a few kilobytes waited for the client's delayed ACK
@@ -110,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help=f"the database (default: ${DATABASE_URL_VARIABLE}, else {DEFAULT_DATABASE_URL}, "
         "a file in the working directory); created and migrated on first use",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help=f"log lines on standard error as JSON objects, one a line, for a log collector, "
+        f"or as text for a terminal (default: ${LOG_FORMAT_VARIABLE}, else json)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -223,20 +235,32 @@ def build_parser() -> argparse.ArgumentParser:
         f"past it 429 with Retry-After. Failed authentications count per client address "
         f"(default: ${RATE_LIMIT_VARIABLE}, else {DEFAULT_RATE_LIMIT}; 0: no limit)",
     )
+    serve.add_argument(
+        "--metrics-port",
+        type=_zero_or_more,
+        metavar="N",
+        help="serve GET /metrics (Prometheus' text format, every worker counted) on port N of "
+        "--host, by this process, rather than on the API's port "
+        f"(default: ${METRICS_PORT_VARIABLE}, else 0: the API's port)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    configure_logging()
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_environment(args.database_url)
         lease_ms_from_environment()  # checked here: a worker would fail on it
+        if args.log_format is not None:
+            settings = replace(settings, log_format=args.log_format)
+        configure_logging(settings.log_format)
         if args.command == "serve":
             if args.index_memory is not None:
                 settings = replace(settings, index_memory_mb=args.index_memory)
             if args.rate_limit is not None:
                 settings = replace(settings, rate_limit=args.rate_limit)
+            if args.metrics_port is not None:
+                settings = replace(settings, metrics_port=args.metrics_port)
             return serve(settings, args.host, args.port, args.workers)
         database = Database(settings.database_url)
         return run_command(database, args)
@@ -377,6 +401,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     os.environ[DATABASE_URL_VARIABLE] = settings.database_url
     os.environ[INDEX_MEMORY_VARIABLE] = str(settings.index_memory_mb)
     os.environ[RATE_LIMIT_VARIABLE] = str(settings.rate_limit)
+    os.environ[LOG_FORMAT_VARIABLE] = settings.log_format
+    os.environ[METRICS_PORT_VARIABLE] = str(settings.metrics_port)
     with tempfile.TemporaryDirectory(prefix="numbers-api-") as shared:
         table = Path(shared) / "rate-limits"
         RateLimiter.make_table(table)
@@ -384,22 +410,50 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
         indexes = Path(shared) / "indexes"
         indexes.mkdir()
         os.environ[INDEX_DIRECTORY_VARIABLE] = str(indexes)
+        if workers > 1:
+            # Each worker counts its metrics in files here, so that a scrape counts them all.
+            # One worker is this process, whose metrics count in its memory: prometheus-client
+            # chose so when it was first imported, before this.
+            counts = Path(shared) / "metrics"
+            counts.mkdir()
+            os.environ[MULTIPROCESS_VARIABLE] = str(counts)
+        metrics = None
+        if settings.metrics_port:
+            try:
+                metrics, _ = start_http_server(
+                    settings.metrics_port, host, registry=scraped_registry()
+                )
+            except OSError as error:
+                print(
+                    f"numbers-api: cannot serve metrics on {host}:{settings.metrics_port}: "
+                    f"{error.strerror}",
+                    file=sys.stderr,
+                )
+                return 2
+            where = f"http://{host}:{settings.metrics_port}/metrics"
+        else:
+            where = "/metrics"
         log.info(
             "serving %s on http://%s:%d/v2 with %d worker(s), index memory %d MB each, "
-            "rate limit %s",
+            "rate limit %s, metrics on %s",
             redacted(settings.database_url),
             host,
             port,
             workers,
             settings.index_memory_mb,
             f"{settings.rate_limit}/s per key" if settings.rate_limit else "off",
+            where,
         )
-        uvicorn.run(
-            "numbers_api.http.app:create_app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            **UVICORN_OPTIONS,
-        )
+        try:
+            uvicorn.run(
+                "numbers_api.http.app:create_app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                **UVICORN_OPTIONS,
+            )
+        finally:
+            if metrics is not None:
+                metrics.shutdown()
     return 0

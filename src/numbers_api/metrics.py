@@ -1,10 +1,20 @@
-"""The service's metrics, declared once, in Prometheus' terms. Each worker process counts its own;
-`serve` gives the workers a shared directory (prometheus-client's multi-process mode), so that one
-scrape of `GET /metrics` on any worker counts them all."""
+"""The service's metrics, declared once, in Prometheus' terms, and the registry a scrape reads.
+
+Each worker process counts its own. When `serve` starts several, it gives them a shared directory
+(prometheus-client's multi-process mode, `PROMETHEUS_MULTIPROC_DIR`), so that one scrape of
+`GET /metrics` on any worker counts them all; prometheus-client chooses the mode once, when it is
+first imported, from that variable. Without it (one worker, the tests' in-process app) a scrape
+reads the process's own registry (docs/deployment.md, "Metrics")."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+from pathlib import Path
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+
+# Set by `serve` for its workers when it starts several: where each process writes its counts.
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 REQUESTS = Counter(
     "numbers_api_requests",
@@ -36,18 +46,22 @@ PAGE_CACHE = Counter(
 )
 INDEX_BUILDS = Counter(
     "numbers_api_index_builds",
-    "Account list indexes made ready: built, loaded (kept by another process) or failed.",
+    "Account list indexes made ready, by how: built (by this worker's builder, or by the request "
+    "in inline mode), loaded (kept in the database by an earlier build or another worker's), "
+    "advanced (brought forward past a few writes) or failed.",
     ["outcome"],
 )
 INDEX_BUILD_SECONDS = Histogram(
     "numbers_api_index_build_duration_seconds",
-    "Time to make an account's list index ready, by how (built or loaded).",
+    "Time to make an account's list index ready (the build or the wait for it, and the load), "
+    "by how (built, loaded, advanced).",
     ["outcome"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
 )
 INDEX_BYTES = Gauge(
     "numbers_api_index_memory_bytes",
-    "Memory the in-memory indexes of accounts take, as counted against --index-memory.",
+    "Memory the in-memory indexes of accounts take, as counted against --index-memory (the sum "
+    "over the live workers).",
     multiprocess_mode="livesum",
 )
 JOBS = Counter(
@@ -66,3 +80,42 @@ BACKGROUND_RETRIES = Counter(
     "csv_download).",
     ["kind"],
 )
+
+
+def scraped_registry() -> CollectorRegistry:
+    """What a scrape reads: every process's counts in multi-process mode, else this process's."""
+    directory = os.environ.get(MULTIPROCESS_VARIABLE)
+    if not directory:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def worker_started() -> None:
+    """In multi-process mode, what workers that ended without `worker_ended` (killed) left of
+    their gauges is let go, so that the live sums count live processes only."""
+    directory = os.environ.get(MULTIPROCESS_VARIABLE)
+    if not directory:
+        return
+    for gauge in Path(directory).glob("gauge_live*_*.db"):
+        pid = gauge.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), directory)  # type: ignore[no-untyped-call]
+
+
+def worker_ended() -> None:
+    """In multi-process mode, this process's gauges stop counting; its counters stay."""
+    directory = os.environ.get(MULTIPROCESS_VARIABLE)
+    if directory:
+        multiprocess.mark_process_dead(os.getpid(), directory)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process now has that id
+        return True
+    return True

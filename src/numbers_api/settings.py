@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from numbers_api.logs import DEFAULT_LOG_FORMAT, LogFormatError, log_format_from_environment
 from numbers_api.store.database import DEFAULT_DATABASE_URL
 from numbers_api.store.number_index import IndexMode
 from numbers_api.store.number_indexes import DEFAULT_INDEX_MEMORY_MB, SMALLEST_INDEXED
@@ -15,6 +16,8 @@ FAULTS_VARIABLE = "NUMBERS_API_FAULTS"
 INDEX_VARIABLE = "NUMBERS_API_INDEX"
 INDEX_MEMORY_VARIABLE = "NUMBERS_API_INDEX_MEMORY"
 RATE_LIMIT_VARIABLE = "NUMBERS_API_RATE_LIMIT"
+# The port `GET /metrics` is served on by `serve`'s own process instead of the API's (0: the API's).
+METRICS_PORT_VARIABLE = "NUMBERS_API_METRICS_PORT"
 # Set by `serve` for its workers: the rate limits' table, shared by every worker of the host.
 RATE_LIMIT_TABLE_VARIABLE = "NUMBERS_API_RATE_LIMIT_TABLE"
 # Set by `serve` for its workers: the directory where they share the indexes they build.
@@ -42,6 +45,8 @@ class Settings:
     rate_limit: int = DEFAULT_RATE_LIMIT  # 0: no limit
     rate_limit_table: Path | None = None  # None: the limits are this process's own
     index_directory: Path | None = None  # None: the indexes this process builds are its own
+    log_format: str = DEFAULT_LOG_FORMAT  # logs.LOG_FORMATS; set by NUMBERS_API_LOG_FORMAT
+    metrics_port: int = 0  # 0: GET /metrics on the API's port
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> Settings:
@@ -62,6 +67,10 @@ class Settings:
             raise SettingsError(
                 f"{INDEX_VARIABLE}: unknown mode {index!r}; known: {known}"
             ) from None
+        try:
+            log_format = log_format_from_environment()
+        except LogFormatError as error:
+            raise SettingsError(str(error)) from None
         table = os.environ.get(RATE_LIMIT_TABLE_VARIABLE)
         index_directory = os.environ.get(INDEX_DIRECTORY_VARIABLE)
         return cls(
@@ -74,6 +83,8 @@ class Settings:
             rate_limit=_whole_number(RATE_LIMIT_VARIABLE, DEFAULT_RATE_LIMIT),
             rate_limit_table=Path(table) if table else None,
             index_directory=Path(index_directory) if index_directory else None,
+            log_format=log_format,
+            metrics_port=_whole_number(METRICS_PORT_VARIABLE, 0),
         )
 
 

@@ -1,11 +1,11 @@
-"""The ASGI application: routes, authentication before anything else, and a log line per request."""
+"""The ASGI application: routes, authentication before anything else; each request observed
+(`observability.py`: its id, its log line, its metrics)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -14,7 +14,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from numbers_api.cache import LruCache
 from numbers_api.exporting.downloads import DownloadRunner
@@ -37,13 +36,21 @@ from numbers_api.http.errors import (
 )
 from numbers_api.http.handlers import Asked, Read, Worker, Write
 from numbers_api.http.limits import BodyTooLarge, body_too_large, query_string_too_long, read_body
+from numbers_api.http.observability import ObservedStarlette, metrics_endpoint
 from numbers_api.http.openapi import served_openapi_document
 from numbers_api.http.phone_numbers import ListEndpoint, ListView, PhoneNumbersList, ViewList
 from numbers_api.http.rate_limits import Verdict, rate_limiter, too_many_requests
 from numbers_api.http.slim import SLIM_VIEW
 from numbers_api.jobs.runner import SLOW_JOB_SECONDS, JobRunner
-from numbers_api.logs import configure_logging
-from numbers_api.metrics import DATABASE_ERRORS, REFUSED
+from numbers_api.logs import configure_logging, note_account
+from numbers_api.metrics import (
+    DATABASE_ERRORS,
+    PAGE_CACHE,
+    REFUSED,
+    scraped_registry,
+    worker_ended,
+    worker_started,
+)
 from numbers_api.query.list_query import ListQuery
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import Caller, authentication, current_caller
@@ -74,6 +81,9 @@ REQUESTS_IN_FLIGHT = 64
 # Writes a worker makes at once; past them, 503 at once. Half its request threads: writes that wait
 # for a lock (SQLite's, held by an import) never take every thread from the reads.
 WRITES_IN_FLIGHT = THREADS_PER_WORKER // 2
+# The series counted on the hot path, looked up once.
+PAGE_CACHE_HITS, PAGE_CACHE_MISSES = PAGE_CACHE.labels("hit"), PAGE_CACHE.labels("miss")
+RATE_LIMITED, OVERLOADED = REFUSED.labels("rate_limited"), REFUSED.labels("overloaded")
 
 Handler = Read | Write | ListEndpoint
 
@@ -132,12 +142,14 @@ class Api:
 
         async def respond(request: Request) -> Response:
             if self.in_flight >= REQUESTS_IN_FLIGHT:
+                OVERLOADED.inc()
                 return overloaded()
             self.in_flight += 1  # only the event loop counts: no lock
             try:
                 await self._migrated()
                 return await self.executor.answer(self._answer(request, handlers))
             except Overloaded:
+                OVERLOADED.inc()
                 return overloaded()
             except Exception as error:
                 return self.unavailable(error)
@@ -204,13 +216,16 @@ class Api:
         address = _client_address(request)
         refused = limits.refuses(address)
         if refused is not None:
+            RATE_LIMITED.inc()
             return too_many_requests(refused)
         key = _bearer_key(request)
         caller = await self.executor.read(authentication(key))
         if caller is None:
             return _with_headers(authentication_failed(), limits.failed(address))
+        note_account(caller.account_id)
         verdict = limits.take(f"key:{key}")
         if not verdict.allowed:
+            RATE_LIMITED.inc()
             return too_many_requests(verdict)
         return _with_headers(await self._answer_caller(caller, request, handlers), verdict)
 
@@ -229,6 +244,7 @@ class Api:
             except BodyTooLarge:
                 return body_too_large()
             if not self.writes.acquire(blocking=False):
+                OVERLOADED.inc()
                 return overloaded()
             try:
                 return await executor.blocking(
@@ -240,8 +256,10 @@ class Api:
             return await executor.blocking(self._in_snapshot, handler, caller, request)
         page = self.pages.get(self._page_key(caller, request))
         if page is not None:
+            PAGE_CACHE_HITS.inc()
             self.indexes.in_use(caller)
             return Response(page, media_type="application/json")
+        PAGE_CACHE_MISSES.inc()
         query = handler.query(request.scope["query_string"].decode("latin-1"))
         if isinstance(query, Response):
             return query
@@ -311,34 +329,6 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return unexpected_error()
 
 
-class RequestLog:
-    """One line per request: method, path with query, status, and time taken."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            query = scope.get("query_string", b"").decode("latin-1")
-            target = scope["path"] + ("?" + query if query else "")
-            elapsed = (time.perf_counter() - started) * 1000
-            log.info("%s %s %d %.1fms", scope["method"], target, status, elapsed)
-
-
 def _at_start(api: Api) -> None:
     """The schema migrated and the indexes kept in the database loaded before the first request:
     a load that competes with requests takes many times as long."""
@@ -353,6 +343,7 @@ def _at_start(api: Api) -> None:
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     api: Api = app.state.api
     worker = api.worker
+    worker_started()
     try:
         await anyio.to_thread.run_sync(_at_start, api)
     except Exception as error:
@@ -373,6 +364,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         # Off the event loop: stopping waits for the runner to give its download back.
         await anyio.to_thread.run_sync(worker.downloads.stop)
         await anyio.to_thread.run_sync(worker.jobs.stop)  # it lets go of an unfinished job
+        worker_ended()
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -445,11 +437,12 @@ def create_app(settings: Settings) -> Starlette:
         route("/v2/{rest:path}"),
         Route("/{rest:path}", unknown_path, methods=EVERY_METHOD),
     ]
-    app = Starlette(
+    if not settings.metrics_port:  # else `serve` serves them on a port of their own
+        routes.insert(1, metrics_endpoint(scraped_registry()))
+    app = ObservedStarlette(
         routes=routes, exception_handlers={Exception: internal_error}, lifespan=_lifespan
     )
     app.state.api = api
-    app.add_middleware(RequestLog)
     return app
 
 

@@ -13,6 +13,7 @@ where each runs, and there are exactly two:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine
@@ -116,8 +117,10 @@ class RequestThreads(Executor):
     async def _answer(self, request: Coroutine[Any, Any, T]) -> T:
         self._loop = asyncio.get_running_loop()
         try:
+            # In the request's context (its id, for its log lines): an executor does not carry it.
+            in_context: Callable[..., T] = contextvars.copy_context().run
             return await self._loop.run_in_executor(
-                self.threads, unless_late, time.monotonic(), _run_to_end, request
+                self.threads, in_context, unless_late, time.monotonic(), _run_to_end, request
             )
         except Overloaded:
             request.close()
@@ -164,8 +167,15 @@ class LoopPipeline(Executor):
         return plan.answer(await self.statements.fetch(plan.sql, plan.parameters))
 
     async def blocking(self, work: Callable[..., T], *arguments: Any) -> T:
+        in_context: Callable[..., T] = contextvars.copy_context().run  # as `RequestThreads`
         return await asyncio.get_running_loop().run_in_executor(
-            self.threads, unless_late, time.monotonic(), self.deadlines.run, work, *arguments
+            self.threads,
+            in_context,
+            unless_late,
+            time.monotonic(),
+            self.deadlines.run,
+            work,
+            *arguments,
         )
 
     async def on_loop(self, work: Coroutine[Any, Any, T]) -> T:

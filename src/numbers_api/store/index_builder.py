@@ -36,6 +36,7 @@ from typing import IO
 from numbers_api.logs import configure_logging
 from numbers_api.store.accounts import Caller, data_version
 from numbers_api.store.database import Connection, Database
+from numbers_api.store.faults import is_transient
 from numbers_api.store.number_index import (
     SNAPSHOT_FORMAT,
     AccountIndex,
@@ -192,6 +193,15 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(file, fcntl.LOCK_UN)
 
 
+class BuildFailed(RuntimeError):
+    """A build that failed in the builder process; `transient` if on a database error that
+    trying again later may not meet (`faults.is_transient`)."""
+
+    def __init__(self, message: str, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
 class IndexBuilder:
     """A worker's builder process, started at the first build and again if it died."""
 
@@ -215,7 +225,7 @@ class IndexBuilder:
                 raise RuntimeError(f"the index builder exited ({process.wait()})")
         answer = json.loads(line)
         if "error" in answer:
-            raise RuntimeError(f"the index builder failed: {answer['error']}")
+            raise BuildFailed(f"the index builder failed: {answer['error']}", answer["transient"])
         return Built(
             account_id,
             answer["data_version"],
@@ -253,14 +263,20 @@ def _pipes(process: subprocess.Popen[str]) -> tuple[IO[str], IO[str]]:
 def main() -> None:
     configure_logging()
     locks, smallest = Path(sys.argv[1]), int(sys.argv[2])
-    database = Database(os.environ[_DATABASE_URL_VARIABLE])
+    # The server that starts this has migrated the database, or will once it can reach it.
+    database = Database(os.environ[_DATABASE_URL_VARIABLE], migrate=False)
     for line in sys.stdin:
         account_id = int(line)
         try:
             built = build_into(database, account_id, smallest, locks)
         except Exception as error:
-            log.exception("building the index of account %d failed", account_id)
-            answer: dict[str, object] = {"error": f"{type(error).__name__}: {error}"}
+            transient = is_transient(error)
+            if not transient:
+                log.exception("building the index of account %d failed", account_id)
+            answer: dict[str, object] = {
+                "error": f"{type(error).__name__}: {error}",
+                "transient": transient,
+            }
         else:
             answer = {
                 "data_version": built.data_version,

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from numbers_api.cache import LruCache
+from numbers_api.metrics import INDEX_BUILD_SECONDS, INDEX_BUILDS, INDEX_BYTES
 from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection, Database
 from numbers_api.store.index_builder import (
+    BuildFailed,
     Built,
     IndexBuilder,
     count_up_to,
@@ -168,6 +170,7 @@ class NumberIndexes:
             index, size = self._load_kept(account, version)
             if index is not None:
                 self._loaded(index, size, "kept", started, evict=False)
+                _made_ready("loaded", time.perf_counter() - started)
         self.database.close()  # this thread's connection
 
     def close(self) -> None:
@@ -187,11 +190,15 @@ class NumberIndexes:
         with self._advancing:  # one thread advances; the others then find its result
             index = self._indexes.get(caller.account_id)
             if index is not None and index.data_version < caller.data_version:
+                started = time.perf_counter()
                 advanced = advance_index(index, connection, caller)
                 if advanced is not None:
+                    _made_ready("advanced", time.perf_counter() - started)
                     # What the advance copied; the rest is shared with the index it replaces.
                     growth = advanced.size_in_bytes() - index.size_in_bytes()
-                    self._keep(advanced, self._sizes.get(index.account_id, 0) + growth)
+                    self._keep(
+                        advanced, self._sizes.get(index.account_id, 0) + growth, announce=False
+                    )
         return self.current(caller)
 
     def _run_builds(self) -> None:
@@ -200,8 +207,13 @@ class NumberIndexes:
         while (account := self._builds.get()) is not None:
             try:
                 self._load(self._process.build(account))
-            except Exception:
-                log.exception("building the index of account %d failed", account)
+            except Exception as error:
+                INDEX_BUILDS.labels("failed").inc()
+                if isinstance(error, BuildFailed) and error.transient:
+                    # The database is away: one line, and a later request asks again.
+                    log.warning("building the index of account %d failed: %s", account, error)
+                else:
+                    log.exception("building the index of account %d failed", account)
             finally:
                 with self._lock:
                     self._queued.discard(account)
@@ -218,6 +230,8 @@ class NumberIndexes:
             return
         how = "built" if built.built_here else "found (built before or by another worker)"
         self._loaded(index, size, f"{how} in {built.seconds:.2f} s", started)
+        outcome = "built" if built.built_here else "loaded"
+        _made_ready(outcome, built.seconds + time.perf_counter() - started)
 
     def _load_kept(self, account: int, version: int) -> tuple[AccountIndex | None, int]:
         with self.database.snapshot() as connection:
@@ -241,14 +255,20 @@ class NumberIndexes:
         if count_up_to(connection, caller.account_id, self.smallest) < self.smallest:
             self._small.put(caller.account_id, caller.data_version)
             return
+        started = time.perf_counter()
         index, size = _measured(lambda: build_index(connection, caller))
+        _made_ready("built", time.perf_counter() - started)
         self._keep(index, size)
 
-    def _keep(self, index: AccountIndex, size: int, *, evict: bool = True) -> bool:
+    def _keep(
+        self, index: AccountIndex, size: int, *, evict: bool = True, announce: bool = True
+    ) -> bool:
         """Hold the index, evicting those asked for least recently if it does not fit, but none
-        asked for within `kept_at_least` seconds; whether it is held."""
+        asked for within `kept_at_least` seconds; whether it is held. Its size is logged at
+        INFO if `announce`, else at DEBUG (an index brought forward after each write)."""
         account = index.account_id
-        log.info(
+        log.log(
+            logging.INFO if announce else logging.DEBUG,
             "index of account %d takes %.0f MB of memory (%.0f MB of arrays and bitmaps); "
             "indexes held: %.0f MB of %.0f",
             account,
@@ -292,6 +312,7 @@ class NumberIndexes:
             self._indexes[account] = index
             self._sizes[account] = size
             self._held += size
+            INDEX_BYTES.set(self._held)
             self._asked[account] = now
             return True
 
@@ -299,7 +320,14 @@ class NumberIndexes:
         """Drop the account's index (the caller holds the lock)."""
         if self._indexes.pop(account, None) is not None:
             self._held -= self._sizes.pop(account)
+            INDEX_BYTES.set(self._held)
             self._asked.pop(account, None)
+
+
+def _made_ready(outcome: str, seconds: float) -> None:
+    """Counted in the metrics: an index made ready, and how long that took."""
+    INDEX_BUILDS.labels(outcome).inc()
+    INDEX_BUILD_SECONDS.labels(outcome).observe(seconds)
 
 
 def _measured(make: Callable[[], Index]) -> tuple[Index, int]:
