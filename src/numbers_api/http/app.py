@@ -54,6 +54,7 @@ from numbers_api.metrics import (
 from numbers_api.query.list_query import ListQuery
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import Caller, authentication, current_caller
+from numbers_api.store.dialects import SQLITE
 from numbers_api.store.executors import (
     REQUEST_DEADLINE_SECONDS,
     STATEMENT_TIMEOUT_MS,
@@ -78,9 +79,10 @@ COUNT_CACHE_BYTES = 16 * 1024 * 1024  # per worker process
 # busy (each is answered in milliseconds) without a queue whose wait outgrows any client's
 # patience.
 REQUESTS_IN_FLIGHT = 64
-# Writes a worker makes at once; past them, 503 at once. Half its request threads: writes that wait
-# for a lock (SQLite's, held by an import) never take every thread from the reads.
-WRITES_IN_FLIGHT = THREADS_PER_WORKER // 2
+# SQLite writes a worker makes at once; past them, 503 at once. Writes that wait for the write
+# lock (held by an import, say) then never take every request thread from the reads. PostgreSQL
+# writes lock rows, not the database: they queue for request threads like any blocking work.
+SQLITE_WRITES_IN_FLIGHT = THREADS_PER_WORKER - 2
 # The series counted on the hot path, looked up once.
 PAGE_CACHE_HITS, PAGE_CACHE_MISSES = PAGE_CACHE.labels("hit"), PAGE_CACHE.labels("miss")
 RATE_LIMITED, OVERLOADED = REFUSED.labels("rate_limited"), REFUSED.labels("overloaded")
@@ -132,7 +134,9 @@ class Api:
             directory=settings.index_directory,
         )
         self.in_flight = 0  # requests this worker has taken and not yet answered
-        self.writes = threading.BoundedSemaphore(WRITES_IN_FLIGHT)
+        self.writes = threading.BoundedSemaphore(
+            SQLITE_WRITES_IN_FLIGHT if database.dialect is SQLITE else REQUESTS_IN_FLIGHT
+        )
         self._migrating: asyncio.Future[None] | None = None
         self.rate_limits = rate_limiter(settings.rate_limit, settings.rate_limit_table)
 
