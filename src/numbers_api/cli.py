@@ -209,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="random seed: the same seed gives the same numbers (default 0)",
     )
 
-    serve = commands.add_parser("serve", help="serve the API under /v2 (and GET /health)")
+    serve = commands.add_parser(
+        "serve", help="serve the API under /v2 (and GET /health, /ready, /metrics)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument(
