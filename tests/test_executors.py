@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,13 @@ import pytest
 from numbers_api.http.app import Api
 from numbers_api.store.accounts import Caller, create_key, revoke_key
 from numbers_api.store.database import Database
-from numbers_api.store.executors import LoopPipeline, RequestThreads, unless_late
+from numbers_api.store.executors import (
+    LoopPipeline,
+    PastDeadline,
+    RequestDeadlines,
+    RequestThreads,
+    unless_late,
+)
 from numbers_api.store.number_index import AccountIndex
 from tests.conftest import ApiClient, make_client
 from tests.support.databases import ON_POSTGRESQL
@@ -225,3 +232,41 @@ def test_a_write_after_authentication_shows_in_that_requests_page(
     response = served.get(LIST, key, "filter[tag]=red&page[size]=50")
     assert response.json()["meta"]["total_results"] == 15
     assert len(response.json()["data"]) == 15
+
+
+def test_a_request_past_its_deadline_is_cut_off_and_said_to_be() -> None:
+    deadlines = RequestDeadlines(0.5)
+
+    async def late() -> float:
+        started = time.monotonic()
+        with pytest.raises(PastDeadline):
+            await deadlines.run(asyncio.sleep(10))
+        return time.monotonic() - started
+
+    assert 0.2 < asyncio.run(late()) < 1.0
+
+
+def test_a_request_within_its_deadline_is_answered() -> None:
+    deadlines = RequestDeadlines(1.0)
+
+    async def answered() -> str:
+        await asyncio.sleep(0.3)
+        return "answer"
+
+    async def both() -> list[str]:
+        return [await deadlines.run(answered()), await deadlines.run(answered())]
+
+    assert asyncio.run(both()) == ["answer", "answer"]
+
+
+def test_a_request_its_client_gave_up_on_stays_cancelled() -> None:
+    deadlines = RequestDeadlines(5.0)
+
+    async def given_up() -> None:
+        task = asyncio.create_task(deadlines.run(asyncio.sleep(10)))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(given_up())

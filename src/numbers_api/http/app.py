@@ -385,8 +385,6 @@ def create_app(settings: Settings) -> Starlette:
     # A fixed path before the {id} route that would take it for an id; the job types before
     # jobs/{id}.
     routes = [
-        Route("/health", health, methods=["GET"]),
-        Route("/ready", api.ready, methods=["GET"]),
         Route("/v2/openapi.json", api.openapi_document, methods=["GET"]),
         route(numbers, GET=PhoneNumbersList(dialect, api.profiles, counts)),
         route(f"{numbers}/slim", GET=view(SLIM_VIEW)),
@@ -438,11 +436,15 @@ def create_app(settings: Settings) -> Starlette:
             POST=Write(voicemail.create_endpoint),
             PATCH=Write(voicemail.update_endpoint),
         ),
+        # After the API's routes, which most requests are for: each route before a path's own
+        # costs it a match.
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", api.ready, methods=["GET"]),
         route("/v2/{rest:path}"),
         Route("/{rest:path}", unknown_path, methods=EVERY_METHOD),
     ]
     if not settings.metrics_port:  # else `serve` serves them on a port of their own
-        routes.insert(1, metrics_endpoint(scraped_registry()))
+        routes.insert(-2, metrics_endpoint(scraped_registry()))
     app = ObservedStarlette(
         routes=routes, exception_handlers={Exception: internal_error}, lifespan=_lifespan
     )

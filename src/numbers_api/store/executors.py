@@ -50,6 +50,55 @@ class PastDeadline(Exception):
     """The request was not answered within `REQUEST_DEADLINE_SECONDS`."""
 
 
+# How often the event loop looks for requests past their deadline: a request is cut off at most
+# this long after it, so its deadline is set this much earlier than the 5 s promised.
+DEADLINE_SWEEP_SECONDS = 0.25
+
+
+class RequestDeadlines:
+    """The deadline of each request awaited on one event loop, kept by one sweep of the loop's
+    every `DEADLINE_SWEEP_SECONDS` that cancels the tasks past theirs: a request costs a dict
+    entry rather than a timer of its own, as `asyncio.timeout` would make (a tenth of a cached
+    page's instructions; docs/performance.md)."""
+
+    def __init__(self, seconds: float = REQUEST_DEADLINE_SECONDS) -> None:
+        self.seconds = max(seconds - DEADLINE_SWEEP_SECONDS, DEADLINE_SWEEP_SECONDS)
+        self._due: dict[asyncio.Task[Any], float] = {}
+        self._late: set[asyncio.Task[Any]] = set()
+        self._sweeping = False
+
+    async def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """`work`'s answer, or PastDeadline once it has run `seconds` (it is cancelled)."""
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        self._due[task] = loop.time() + self.seconds
+        if not self._sweeping:
+            self._sweeping = True
+            loop.call_later(DEADLINE_SWEEP_SECONDS, self._sweep, loop)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if task not in self._late:
+                raise  # the request's own cancellation: its client went away
+            task.uncancel()
+            raise PastDeadline from None
+        finally:
+            del self._due[task]
+            self._late.discard(task)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for task, due in self._due.items():
+            if due < now and task not in self._late:
+                self._late.add(task)
+                task.cancel()
+        if self._due:
+            loop.call_later(DEADLINE_SWEEP_SECONDS, self._sweep, loop)
+        else:
+            self._sweeping = False
+
+
 def server_database(url: str) -> Database:
     """The database as a server worker opens it: its schema brought up to date once it can be
     reached (a worker starts while it is down), statements and lock waits bounded."""
@@ -77,16 +126,13 @@ class Executor(ABC):
         self.threads = ThreadPoolExecutor(
             THREADS_PER_WORKER, thread_name_prefix="numbers-api-request"
         )
+        self.request_deadlines = RequestDeadlines()
 
     async def answer(self, request: Coroutine[Any, Any, T]) -> T:
         """The request's answer: awaited from the event loop; Overloaded if it waited too long
         for a request thread, PastDeadline if it took longer than `REQUEST_DEADLINE_SECONDS`
         (its work may still finish: a write may then have been made)."""
-        try:
-            async with asyncio.timeout(REQUEST_DEADLINE_SECONDS):
-                return await self._answer(request)
-        except TimeoutError:
-            raise PastDeadline from None
+        return await self.request_deadlines.run(self._answer(request))
 
     @abstractmethod
     async def _answer(self, request: Coroutine[Any, Any, T]) -> T:
