@@ -182,6 +182,15 @@ def test_filter_country_list_is_sent_comma_joined(accounts: Accounts) -> None:
     assert {item["phone_number"] for item in body["data"]} == pick(numbers, 0, 1)
 
 
+def test_a_space_the_python_sdk_sends_as_plus_is_a_space(accounts: Accounts) -> None:
+    """The Python SDK form-encodes a space as `+`; the Node SDK sends `%20` (tests/node,
+    list.test.mjs): both are a space."""
+    client, numbers = accounts.new(number_record(tags=["a b,c"]), number_record(tags=["a+b,c"]))
+    response = client.phone_numbers.with_raw_response.list(filter={"tag": "a b,c"})
+    assert "filter%5Btag%5D=a+b%2Cc" in str(response.http_request.url)
+    assert {item["phone_number"] for item in checked_json(response)["data"]} == pick(numbers, 0)
+
+
 def test_filter_connection_id(accounts: Accounts) -> None:
     client, numbers = accounts.new(
         number_record(connection_id="1521916448077776306"),
