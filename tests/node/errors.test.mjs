@@ -56,21 +56,29 @@ describe('429', () => {
   after(() => limited?.stop());
 
   test('RateLimitError without retries; with them, the SDK waits as told and succeeds', async () => {
+    // One request a second with a burst of one: two at once meet a 429. A machine slow enough
+    // for the bucket to refill in between only makes it try again (up to 5 times).
     const key = limited.account([{ phone_number: freshNumber() }]);
+    const impatient = limited.client(key);
+    const burst = () => Promise.all([1, 2].map(() => impatient.phoneNumbers.list().catch((e) => e)));
+    let error;
+    for (let attempt = 0; attempt < 5 && !error; attempt++) {
+      error = (await burst()).find((answer) => answer instanceof Error);
+    }
+    assert.ok(error instanceof Telnyx.RateLimitError, String(error));
+    assert.equal(code(error), '10011');
     const sent = [];
     const counting = (url, init) => {
       sent.push(Date.now());
       return fetch(url, init);
     };
-    const impatient = limited.client(key);
-    await impatient.phoneNumbers.list();
-    const error = await impatient.phoneNumbers.list().catch((e) => e);
-    assert.ok(error instanceof Telnyx.RateLimitError, String(error));
-    assert.equal(code(error), '10011');
-    await impatient.phoneNumbers.list().catch(() => {}); // the one token is gone either way
     const patient = limited.client(key, { maxRetries: 3, fetch: counting });
-    const page = await patient.phoneNumbers.list();
-    assert.equal(page.data.length, 1);
+    for (let attempt = 0; attempt < 5 && sent.length < 2; attempt++) {
+      sent.length = 0;
+      await burst(); // the token is gone either way
+      const page = await patient.phoneNumbers.list();
+      assert.equal(page.data.length, 1);
+    }
     assert.ok(sent.length >= 2, `one retry at least, sent ${sent.length}`);
   });
 });
