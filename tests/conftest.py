@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,6 +25,13 @@ from numbers_api.store.number_indexes import NumberIndexes
 from tests.support.contract import validate_response
 from tests.support.databases import ON_POSTGRESQL, POSTGRESQL_URL, fresh_database_url
 from tests.support.factories import Inventory
+
+if TYPE_CHECKING:  # imported by pytest as a plugin first (see pytest_plugins), for its asserts
+    from numbers_api.testing import Servers
+
+# The plugin users get from the `pytest11` entry point, named here too for a checkout whose
+# installed entry points predate it (pytest loads a plugin once however it is named).
+pytest_plugins = ["numbers_api.testing"]
 
 # The served paths whose answers are checked against the contract: (pattern, the spec's path).
 CONTRACT_PATHS = (
@@ -292,6 +299,18 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         yield LiveServer(base_url, database_url)
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def numbers_api_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """The plugin's servers (`numbers_api.testing`), on this run's engine: PostgreSQL too."""
+    from numbers_api.testing import Servers  # noqa: PLC0415 (see TYPE_CHECKING above)
+
+    with fresh_database_url(tmp_path_factory.mktemp("numbers-api")) as database_url:
+        servers = Servers(database_url)
+        servers.base_url()
+        yield servers
+        servers.close()
 
 
 @pytest.fixture(scope="session")

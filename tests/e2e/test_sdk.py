@@ -3,7 +3,8 @@ serve` on a real SQLite file.
 
 Every request goes through the SDK's own parameters (`filter={...}`, `sort=`, `page_size=`), so
 these tests show that the SDK's query encoding, auto-pagination and error mapping work against the
-server unchanged. Each test makes its own account, so tests share the server but not their data.
+server unchanged. Each test makes its own accounts through `numbers_api`, the pytest fixture this
+project gives its users (`numbers_api.testing`), so tests share the server but not their data.
 """
 
 from __future__ import annotations
@@ -18,34 +19,39 @@ from telnyx import Telnyx
 from telnyx.types.phone_number_list_params import Filter, FilterVoiceConnectionName
 
 from numbers_api.store.accounts import create_key, revoke_key
-from numbers_api.store.database import Database
-from tests.conftest import LiveServer, start_server
+from numbers_api.testing import Account
 from tests.support.contract import validate_response
-from tests.support.databases import fresh_database_url
-from tests.support.factories import Inventory, number_record
+from tests.support.factories import number_record
 
 Record = dict[str, Any]
 Sort = Literal["purchased_at", "phone_number", "connection_name", "usage_payment_method"]
 
 
 class Accounts:
-    """New accounts on one server, each with its own SDK client; closes the clients at the end."""
+    """New accounts on the `numbers_api` fixture's server, each with its own SDK client; closes
+    the clients at the end. The first is the fixture's own account, the others its
+    `new_account()`s, so the fixture empties them all after the test."""
 
-    def __init__(self, base_url: str, inventory: Inventory) -> None:
-        self.base_url = base_url
-        self.inventory = inventory
+    def __init__(self, numbers_api: Account) -> None:
+        self.numbers_api = numbers_api
         self.clients: list[Telnyx] = []
+        self._first_used = False
 
     def new(self, *records: Record) -> tuple[Telnyx, list[str]]:
         """A new account holding `records`: its client, and its numbers in the records' order."""
-        name = f"sdk-{uuid.uuid4().hex}"
-        key = self.inventory.account(name)
+        account = self.account()
         if records:
-            self.inventory.load(name, records)
-        return self.client(key), [record["phone_number"] for record in records]
+            account.add_numbers(records)
+        return self.client(account.api_key), [record["phone_number"] for record in records]
+
+    def account(self) -> Account:
+        if not self._first_used:
+            self._first_used = True
+            return self.numbers_api
+        return self.numbers_api.new_account()
 
     def client(self, key: str | None) -> Telnyx:
-        client = Telnyx(api_key=key, base_url=self.base_url + "/v2", max_retries=0)
+        client = Telnyx(api_key=key, base_url=self.numbers_api.base_url, max_retries=0)
         self.clients.append(client)
         return client
 
@@ -55,8 +61,8 @@ class Accounts:
 
 
 @pytest.fixture
-def accounts(live_server: LiveServer, live_inventory: Inventory) -> Iterator[Accounts]:
-    accounts = Accounts(live_server.base_url, live_inventory)
+def accounts(numbers_api: Account) -> Iterator[Accounts]:
+    accounts = Accounts(numbers_api)
     yield accounts
     accounts.close()
 
@@ -480,14 +486,11 @@ def test_unknown_key_raises_authentication_error(accounts: Accounts) -> None:
     assert_authentication_failed(accounts.client("KEY" + uuid.uuid4().hex))
 
 
-def test_revoked_key_raises_authentication_error(
-    accounts: Accounts, live_inventory: Inventory
-) -> None:
+def test_revoked_key_raises_authentication_error(accounts: Accounts) -> None:
     first, numbers = accounts.new(number_record())
-    name = f"sdk-{uuid.uuid4().hex}"
-    accounts.inventory.account(name)
-    database: Database = live_inventory.database
-    second_key = create_key(database, name)
+    account = accounts.account()
+    database = account.servers.database
+    second_key = create_key(database, account.name)
     second = accounts.client(second_key)
     assert list(second.phone_numbers.list()) == []
     revoke_key(database, second_key)
@@ -612,18 +615,11 @@ def test_messaging_profile_name_is_shown_for_numbers_pointing_at_a_profile(
         assert "messaging_profile_name" in item
 
 
-@pytest.fixture(scope="module")
-def faulty_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Accounts]:
-    """A second real server, on its own database, whose messaging-profile component always fails."""
-    with fresh_database_url(tmp_path_factory.mktemp("faults")) as database_url:
-        database = Database(database_url)
-        process, base_url = start_server(database_url, {"NUMBERS_API_FAULTS": "messaging_profiles"})
-        accounts = Accounts(base_url, Inventory(database))
-        yield accounts
-        accounts.close()
-        process.terminate()
-        process.wait(timeout=10)
-        database.close()
+@pytest.fixture
+def faulty_accounts(accounts: Accounts) -> Accounts:
+    """Accounts on a server whose messaging-profile component always fails."""
+    accounts.numbers_api.fault_on("messaging_profiles")
+    return accounts
 
 
 @pytest.mark.parametrize("handle", [None, "false"])

@@ -1,0 +1,220 @@
+"""numbers-api for other projects' tests: a real `numbers-api serve` on a throwaway SQLite file.
+
+Installing numbers-api registers this module as a pytest plugin (the `pytest11` entry point), which
+gives every test the fixture `numbers_api`: an account of its own, with no numbers, on a server
+started once per session. Other test runners use `server()`, a context manager that yields the
+same object. docs/testing-with-numbers-api.md is the user's guide.
+
+A test's "fresh database" is a fresh account: the server and its file are shared by the session,
+but each test gets a new account and key, so through the API it sees an empty inventory. At the
+end of the test the numbers of every account it made are deleted, so the next test may load the
+same phone numbers again (a number belongs to one account at a time in the whole database).
+
+Faults (`numbers_api.settings.KNOWN_FAULTS`) are read by the server when it starts, so switching
+one on points `base_url` at a second server on the same file, started with that fault the first
+time it is asked for; the accounts and numbers are the same on both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from numbers_api.demo import demo_records
+from numbers_api.importing.run import import_records
+from numbers_api.settings import FAULTS_VARIABLE, KNOWN_FAULTS, RATE_LIMIT_VARIABLE
+from numbers_api.store.accounts import create_account, reset_account
+from numbers_api.store.database import Database
+
+__all__ = ["Account", "ImportRejected", "Servers", "server"]
+
+START_TIMEOUT_SECONDS = 30
+
+
+class ImportRejected(ValueError):
+    """`add_numbers` was given a bad record; nothing was written. The message lists each problem
+    as the import command prints it (docs/import.md)."""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(database_url: str, faults: frozenset[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """`numbers-api serve` on a free port, without a rate limit; waits until it answers."""
+    port = _free_port()
+    environment = {**os.environ, RATE_LIMIT_VARIABLE: "0", FAULTS_VARIABLE: ",".join(faults)}
+    command = [sys.executable, "-m", "numbers_api", "--database-url", database_url]
+    process = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
+        [*command, "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    root = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"numbers-api serve exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{root}/health", timeout=1) as answer:  # noqa: S310
+                if answer.status == 200:
+                    return process, root
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.05)
+    process.kill()
+    process.wait()
+    raise RuntimeError(f"numbers-api serve did not answer within {START_TIMEOUT_SECONDS} s")
+
+
+class Servers:
+    """One database and the servers on it: one without faults, one per set of faults asked for,
+    each started on first use. `close()` stops them; the database is left as it is."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.database = Database(database_url)  # creates the schema before any server
+        self._running: dict[frozenset[str], tuple[subprocess.Popen[bytes], str]] = {}
+
+    def base_url(self, faults: frozenset[str] = frozenset()) -> str:
+        """The `/v2` address of the server with exactly these faults, started if need be."""
+        if faults not in self._running:
+            self._running[faults] = _start(self.database_url, faults)
+        return self._running[faults][1] + "/v2"
+
+    def account(self) -> Account:
+        """A new, empty account with a key of its own."""
+        return Account(self, f"test-{uuid.uuid4().hex}")
+
+    def close(self) -> None:
+        for process, _ in self._running.values():
+            process.terminate()
+        for process, _ in self._running.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._running.clear()
+        self.database.close()
+
+
+class Account:
+    """What a test sees: an account on the servers, its key, and ways to seed it.
+
+    `base_url` ends in `/v2`, ready for `Telnyx(api_key=..., base_url=...)`."""
+
+    def __init__(self, servers: Servers, name: str) -> None:
+        self.servers = servers
+        self.name = name
+        self.api_key = create_account(servers.database, name)
+        self.faults: frozenset[str] = frozenset()
+        self._others: list[Account] = []
+
+    @property
+    def base_url(self) -> str:
+        """The server with this account's faults on; read it again after `fault_on`."""
+        return self.servers.base_url(self.faults)
+
+    def add_numbers(self, records: Iterable[dict[str, Any]]) -> int:
+        """Import `records` (the import's record form, docs/import.md) into this account, all or
+        nothing, as `numbers-api import` does; returns how many were imported. The server sees
+        them at once. A bad record raises `ImportRejected` and writes nothing."""
+        problems: list[str] = []
+        report = import_records(
+            self.servers.database,
+            self.name,
+            enumerate(records, start=1),
+            lambda line, field, reason: problems.append(f"record {line}: {field}: {reason}"),
+        )
+        if not report.ok:
+            raise ImportRejected("\n".join(problems))
+        return report.imported
+
+    def demo(self, n: int = 100, seed: int = 0) -> int:
+        """`n` realistic numbers, as `numbers-api demo --numbers N --seed S` makes (the same seed
+        gives the same numbers); returns how many were imported. Numbers are unique in the whole
+        database, so two accounts of one test need different seeds."""
+        return self.add_numbers(demo_records(n, seed))
+
+    def new_account(self) -> Account:
+        """A second account, with its own key and no numbers; removed with this one."""
+        other = self.servers.account()
+        other.faults = self.faults
+        self._others.append(other)
+        return other
+
+    def fault_on(self, fault: str) -> None:
+        """Make the component fail (`messaging_profiles`) or slow (`slow_jobs`,
+        `slow_csv_downloads`) for clients made from `base_url` after this call."""
+        if fault not in KNOWN_FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(sorted(KNOWN_FAULTS))}")
+        self.faults = self.faults | {fault}
+
+    def fault_off(self, fault: str) -> None:
+        """Undo `fault_on`, for clients made from `base_url` after this call."""
+        self.faults = self.faults - {fault}
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The webhooks the server sent. numbers-api sends none yet: this raises until it does."""
+        raise NotImplementedError("numbers-api does not send webhooks yet")
+
+    def clear(self) -> None:
+        """Delete the numbers of this account and of the accounts `new_account` made."""
+        for other in self._others:
+            other.clear()
+        reset_account(self.servers.database, self.name)
+
+
+@contextmanager
+def server() -> Iterator[Account]:
+    """Servers on a new SQLite file in a temporary directory, and an account on them; everything
+    is stopped and removed on leaving. For test runners other than pytest."""
+    directory = Path(tempfile.mkdtemp(prefix="numbers-api-"))
+    servers = Servers(sqlite_url(directory))
+    try:
+        yield servers.account()
+    finally:
+        servers.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def sqlite_url(directory: Path) -> str:
+    return f"sqlite:///{directory / 'numbers.db'}"
+
+
+try:
+    import pytest
+except ImportError:  # `server()` needs no pytest; the fixtures do
+    pass
+else:
+
+    @pytest.fixture(scope="session")
+    def numbers_api_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+        """The session's servers; `numbers_api` is what tests use. A conftest.py may override
+        it to serve another database (this project's own runs it on PostgreSQL too)."""
+        servers = Servers(sqlite_url(tmp_path_factory.mktemp("numbers-api")))
+        servers.base_url()  # started with the first test's setup, not within a test
+        yield servers
+        servers.close()
+
+    @pytest.fixture
+    def numbers_api(numbers_api_servers: Servers) -> Iterator[Account]:
+        """A new account of its own on the session's server, emptied at the end of the test."""
+        account = numbers_api_servers.account()
+        yield account
+        account.clear()
