@@ -26,12 +26,8 @@ from tests.support.contract import validate_response
 from tests.support.databases import ON_POSTGRESQL, POSTGRESQL_URL, fresh_database_url
 from tests.support.factories import Inventory
 
-if TYPE_CHECKING:  # imported by pytest as a plugin first (see pytest_plugins), for its asserts
+if TYPE_CHECKING:  # loaded by pytest as a plugin first (the `pytest11` entry point), for asserts
     from numbers_api.testing import Servers
-
-# The plugin users get from the `pytest11` entry point, named here too for a checkout whose
-# installed entry points predate it (pytest loads a plugin once however it is named).
-pytest_plugins = ["numbers_api.testing"]
 
 # The served paths whose answers are checked against the contract: (pattern, the spec's path).
 CONTRACT_PATHS = (
