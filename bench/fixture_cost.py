@@ -4,11 +4,12 @@ times them, over N tests that do nothing else.
     .venv/bin/python -m bench.fixture_cost --tests 500
 
 A throwaway test file of N empty tests taking `numbers_api` is run by pytest in a subprocess,
-with the plugin loaded (`-p numbers_api.testing`) and a hook that keeps each test's setup and
-teardown durations. The first test is reported apart (its setup starts the session's server),
-and so is the last (its teardown stops it). The others show the per-test cost: a new account and
-key (setup), its numbers deleted (teardown). `--numbers K` makes each test also add K numbers
-(in the test, not timed), to show what deleting them adds to the teardown.
+with the plugin loaded as a user's pytest loads it (its `pytest11` entry point) and a hook that
+keeps each test's setup and teardown durations. The first test is reported apart (its setup
+starts the session's server), and so is the last (its teardown stops it). The others show the
+per-test cost: a new account and key (setup), its numbers deleted (teardown). `--numbers K`
+makes each test also add K numbers (in the test, not timed), to show what deleting them adds to
+the teardown.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def main() -> int:
         out = directory / "durations.json"
         subprocess.run(
             [
-                *(sys.executable, "-m", "pytest", "-q", "-p", "numbers_api.testing"),
+                *(sys.executable, "-m", "pytest", "-q"),
                 *("-p", "no:cacheprovider", "--rootdir", workdir, "-c", "/dev/null"),
                 str(directory / "test_cost.py"),
             ],
