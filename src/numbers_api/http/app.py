@@ -150,7 +150,8 @@ class Api:
                 return overloaded()
             self.in_flight += 1  # only the event loop counts: no lock
             try:
-                await self._migrated()
+                if not self.database.migrated:  # once: no coroutine on every request
+                    await self._migrated()
                 return await self.executor.answer(self._answer(request, handlers))
             except Overloaded:
                 OVERLOADED.inc()
