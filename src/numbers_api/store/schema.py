@@ -295,6 +295,160 @@ _BACKGROUND_ATTEMPTS = [
     "ALTER TABLE csv_downloads ADD COLUMN failure TEXT",
 ]
 
+
+def _ordering(engine: int) -> list[str]:
+    """How numbers come in through the API (docs/ordering.md): the available pool a search draws
+    from, what each account's searches returned (only those, or numbers it holds reserved, may
+    be ordered), reservations, number orders with their sub orders and numbers, each account's
+    webhook URLs, the signing key pair every worker and host signs with, and the webhook outbox."""
+    text = "TEXT" if engine == 0 else 'TEXT COLLATE "C"'
+    key_bytes = "BLOB" if engine == 0 else "BYTEA"
+    return [
+        f"""CREATE TABLE available_numbers (
+            phone_number {text} PRIMARY KEY,
+            country_code TEXT NOT NULL,
+            phone_number_type TEXT NOT NULL,
+            national_destination_code TEXT NOT NULL,
+            locality TEXT NOT NULL,
+            administrative_area TEXT NOT NULL,
+            rate_center TEXT NOT NULL,
+            features TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            monthly_cost TEXT NOT NULL,
+            upfront_cost TEXT NOT NULL,
+            quickship BOOLEAN NOT NULL,
+            reservable BOOLEAN NOT NULL,
+            vanity_format TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL,
+            available_from BIGINT NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX available_numbers_search "
+        "ON available_numbers(country_code, phone_number_type, phone_number)",
+        """CREATE TABLE available_number_pools (
+            country_code TEXT NOT NULL,
+            source TEXT NOT NULL,
+            numbers BIGINT NOT NULL,
+            made_at BIGINT NOT NULL,
+            PRIMARY KEY (country_code, source)
+        )""",
+        f"""CREATE TABLE searched_numbers (
+            account_id BIGINT NOT NULL REFERENCES accounts(id),
+            phone_number {text} NOT NULL,
+            searched_at BIGINT NOT NULL,
+            PRIMARY KEY (account_id, phone_number)
+        )""",
+        """CREATE TABLE number_reservations (
+            id TEXT PRIMARY KEY,
+            account_id BIGINT NOT NULL REFERENCES accounts(id),
+            status TEXT NOT NULL,
+            customer_reference TEXT,
+            errors TEXT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX number_reservations_account "
+        "ON number_reservations(account_id, created_at, id)",
+        f"""CREATE TABLE reserved_phone_numbers (
+            id TEXT PRIMARY KEY,
+            reservation_id TEXT NOT NULL REFERENCES number_reservations(id),
+            account_id BIGINT NOT NULL REFERENCES accounts(id),
+            phone_number {text} NOT NULL,
+            status TEXT NOT NULL,
+            errors TEXT,
+            expires_at BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX reserved_phone_numbers_held "
+        "ON reserved_phone_numbers(phone_number, expires_at)",
+        "CREATE INDEX reserved_phone_numbers_reservation "
+        "ON reserved_phone_numbers(reservation_id, phone_number)",
+        """CREATE TABLE number_orders (
+            id TEXT PRIMARY KEY,
+            account_id BIGINT NOT NULL REFERENCES accounts(id),
+            status TEXT NOT NULL,
+            connection_id TEXT,
+            messaging_profile_id TEXT,
+            billing_group_id TEXT,
+            customer_reference TEXT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            complete_after BIGINT NOT NULL,
+            attempts BIGINT NOT NULL DEFAULT 0,
+            claimed_by TEXT,
+            lease_expires_at BIGINT
+        )""",
+        "CREATE INDEX number_orders_account ON number_orders(account_id, created_at, id)",
+        "CREATE INDEX number_orders_open ON number_orders(status, complete_after)",
+        """CREATE TABLE sub_number_orders (
+            id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL REFERENCES number_orders(id),
+            account_id BIGINT NOT NULL REFERENCES accounts(id),
+            country_code TEXT NOT NULL,
+            phone_number_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            customer_reference TEXT,
+            requirements TEXT NOT NULL,
+            requirement_group_id TEXT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX sub_number_orders_account ON sub_number_orders(account_id, created_at, id)",
+        "CREATE INDEX sub_number_orders_order ON sub_number_orders(order_id)",
+        f"""CREATE TABLE number_order_phone_numbers (
+            id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL REFERENCES number_orders(id),
+            sub_order_id TEXT NOT NULL REFERENCES sub_number_orders(id),
+            account_id BIGINT NOT NULL REFERENCES accounts(id),
+            position BIGINT NOT NULL,
+            phone_number {text} NOT NULL,
+            country_code TEXT NOT NULL,
+            phone_number_type TEXT NOT NULL,
+            locality TEXT NOT NULL,
+            status TEXT NOT NULL,
+            requirements_status TEXT NOT NULL,
+            regulatory_requirements TEXT NOT NULL,
+            bundle_id TEXT,
+            requirement_group_id TEXT,
+            deadline BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX number_order_phone_numbers_account "
+        "ON number_order_phone_numbers(account_id, created_at, id)",
+        "CREATE INDEX number_order_phone_numbers_order "
+        "ON number_order_phone_numbers(order_id, position)",
+        "CREATE INDEX number_order_phone_numbers_sub_order "
+        "ON number_order_phone_numbers(sub_order_id, position)",
+        "ALTER TABLE accounts ADD COLUMN webhook_url TEXT",
+        "ALTER TABLE accounts ADD COLUMN webhook_failover_url TEXT",
+        f"""CREATE TABLE signing_keys (
+            id INTEGER PRIMARY KEY,
+            private_key {key_bytes} NOT NULL,
+            public_key TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )""",
+        """CREATE TABLE webhook_deliveries (
+            id TEXT PRIMARY KEY,
+            account_id BIGINT NOT NULL REFERENCES accounts(id),
+            event_type TEXT NOT NULL,
+            data TEXT NOT NULL,
+            occurred_at BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            attempts BIGINT NOT NULL DEFAULT 0,
+            next_attempt_at BIGINT NOT NULL,
+            claimed_by TEXT,
+            lease_expires_at BIGINT,
+            delivered_to TEXT,
+            delivered_at BIGINT,
+            last_error TEXT,
+            created_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at)",
+        "CREATE INDEX webhook_deliveries_account ON webhook_deliveries(account_id, created_at)",
+    ]
+
+
 MIGRATIONS: dict[str, list[list[str]]] = {
     "sqlite": [
         _base_schema(0),
@@ -312,6 +466,7 @@ MIGRATIONS: dict[str, list[list[str]]] = {
         _FAIR_RUNNERS,
         _index_snapshots(0),
         _BACKGROUND_ATTEMPTS,
+        _ordering(0),
     ],
     "postgresql": [
         _base_schema(1),
@@ -329,6 +484,7 @@ MIGRATIONS: dict[str, list[list[str]]] = {
         _FAIR_RUNNERS,
         _index_snapshots(1),
         _BACKGROUND_ATTEMPTS,
+        _ordering(1),
     ],
 }
 
