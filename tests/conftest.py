@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -18,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from numbers_api.http.app import create_app
-from numbers_api.settings import RATE_LIMIT_VARIABLE, Settings
+from numbers_api.settings import Settings
 from numbers_api.store.database import Database
 from numbers_api.store.number_index import IndexMode
 from numbers_api.store.number_indexes import NumberIndexes
@@ -256,34 +253,12 @@ def start_server(
     database_url: str, env: dict[str, str] | None = None, *arguments: str
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`numbers-api serve ARGUMENTS` as a user starts it, on a free port; waits until it
-    answers. No rate limit unless `env` or `arguments` set one, as `started`."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "numbers_api",
-            "--database-url",
-            database_url,
-            "serve",
-            "--port",
-            str(port),
-            *arguments,
-        ],
-        env={**os.environ, RATE_LIMIT_VARIABLE: "0", **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return process, base_url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the server did not start within 30 s")
+    answers. No rate limit unless `env` or `arguments` set one, as `started`. In a process group
+    of its own: end it with `numbers_api.testing.stop_server` (or `kill_server`), which end its
+    workers too."""
+    from numbers_api import testing  # noqa: PLC0415 (see TYPE_CHECKING above)
+
+    return testing.start_server(database_url, *arguments, environment=env)
 
 
 @pytest.fixture(scope="session")
@@ -292,9 +267,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     with fresh_database_url(tmp_path_factory.mktemp("live")) as database_url:
         Database(database_url).close()
         process, base_url = start_server(database_url)
-        yield LiveServer(base_url, database_url)
-        process.terminate()
-        process.wait(timeout=10)
+        try:
+            yield LiveServer(base_url, database_url)
+        finally:
+            from numbers_api.testing import stop_server  # noqa: PLC0415 (see TYPE_CHECKING above)
+
+            stop_server(process)
 
 
 @pytest.fixture(scope="session")

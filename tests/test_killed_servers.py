@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,10 +17,10 @@ from typing import Any
 import httpx
 
 from numbers_api.background import LEASE_VARIABLE
-from numbers_api.settings import FAULTS_VARIABLE, RATE_LIMIT_VARIABLE
+from numbers_api.settings import FAULTS_VARIABLE
 from numbers_api.store.accounts import account_id, data_version
 from numbers_api.store.database import Database
-from tests.conftest import free_port
+from numbers_api.testing import kill_server, start_server
 from tests.support.factories import Inventory, number_record
 
 NUMBERS = 20
@@ -34,36 +30,14 @@ class Server:
     """`numbers-api serve --workers 2` in a process group of its own, answering `/health`."""
 
     def __init__(self, database_url: str, fault: str) -> None:
-        self.base_url = f"http://127.0.0.1:{free_port()}"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                *("-m", "numbers_api", "--database-url", database_url, "serve"),
-                *("--port", self.base_url.rsplit(":", 1)[1], "--workers", "2"),
-            ],
-            env={
-                **os.environ,
-                RATE_LIMIT_VARIABLE: "0",
-                FAULTS_VARIABLE: fault,
-                LEASE_VARIABLE: "2",
-            },
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: killed whole
+        environment = {FAULTS_VARIABLE: fault, LEASE_VARIABLE: "2"}
+        self.process, self.base_url = start_server(
+            database_url, "--workers", "2", environment=environment
         )
-        until(self._healthy, "the server did not start", seconds=30)
-
-    def _healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
 
     def kill(self) -> None:
         """SIGKILL to every process of the server at once."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
+        kill_server(self.process)
 
 
 @contextmanager

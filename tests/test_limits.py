@@ -16,6 +16,7 @@ from numbers_api.http.app import REQUESTS_IN_FLIGHT
 from numbers_api.http.limits import MAX_BODY_BYTES, MAX_QUERY_STRING_BYTES
 from numbers_api.store.database import Database
 from numbers_api.store.executors import QUEUE_DEADLINE_SECONDS, THREADS_PER_WORKER
+from numbers_api.testing import stop_server
 from tests.conftest import ApiClient, make_client, start_server
 from tests.support.factories import Inventory, number_record
 
@@ -223,8 +224,7 @@ def test_the_rate_limit_is_exact_across_a_hosts_workers(
             statuses = [client.get(LIST).status_code for _ in range(60)]
             elapsed = time.monotonic() - started
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_server(process)
     allowed = statuses.count(200)
     assert statuses.count(429) == 60 - allowed
     # The burst, and what came back while the requests were made; one table per worker would
@@ -243,8 +243,7 @@ def test_the_official_sdk_waits_out_a_429_and_succeeds(
             page = client.phone_numbers.list()
             waited = time.monotonic() - started
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_server(process)
     assert len(page.data) == 1
     assert 0.5 <= waited < 5
 

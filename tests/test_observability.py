@@ -30,10 +30,10 @@ from numbers_api.http.app import REQUESTS_IN_FLIGHT
 from numbers_api.http.observability import MAX_REQUEST_ID_LENGTH, query_names
 from numbers_api.logs import LOG_FORMAT_VARIABLE, JsonLines, TextLines
 from numbers_api.metrics import MULTIPROCESS_VARIABLE, worker_ended, worker_started
-from numbers_api.settings import RATE_LIMIT_VARIABLE
 from numbers_api.store.accounts import account_id
 from numbers_api.store.database import Database
-from tests.conftest import ApiClient, free_port, make_client, start_server
+from numbers_api.testing import start_server, stop_server
+from tests.conftest import ApiClient, free_port, make_client
 from tests.support.databases import ON_POSTGRESQL, POSTGRESQL_URL
 from tests.support.factories import Inventory, fresh_number, number_record
 
@@ -419,7 +419,9 @@ def test_one_scrape_counts_the_requests_of_every_worker(
     database_url: str, database: Database, tmp_path: Path
 ) -> None:
     # `serve` makes its shared directory in the temporary directory: here, to look into.
-    process, base_url = start_server(database_url, {"TMPDIR": str(tmp_path)}, "--workers", "2")
+    process, base_url = start_server(
+        database_url, "--workers", "2", environment={"TMPDIR": str(tmp_path)}
+    )
     try:
         made = 0
         no_keepalive = httpx.Limits(max_keepalive_connections=0)  # each worker takes some
@@ -437,8 +439,7 @@ def test_one_scrape_counts_the_requests_of_every_worker(
         )
         workers = _per_worker_requests(tmp_path, LIST, "401")
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_server(process)
     assert len(workers) == 2
     assert all(workers.values()), workers
     assert requests_of(samples, LIST, "401") == made == sum(workers.values())
@@ -446,9 +447,7 @@ def test_one_scrape_counts_the_requests_of_every_worker(
 
 def test_metrics_port_serves_them_apart_from_the_api(database_url: str, database: Database) -> None:
     port = free_port()
-    process, base_url = start_server(
-        database_url, None, "--workers", "2", "--metrics-port", str(port)
-    )
+    process, base_url = start_server(database_url, "--workers", "2", "--metrics-port", str(port))
     try:
         for _ in range(5):
             assert httpx.get(f"{base_url}{LIST}").status_code == 401
@@ -458,41 +457,21 @@ def test_metrics_port_serves_them_apart_from_the_api(database_url: str, database
             lambda samples: requests_of(samples, LIST, "401") == 5,
         )
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_server(process)
     assert on_the_api_port.status_code == 404
     assert requests_of(samples, LIST, "401") == 5
 
 
 @contextmanager
-def serving(database_url: str, log: Path, *arguments: str) -> Iterator[str]:
-    """`numbers-api ARGUMENTS serve` on a free port, its standard error to `log`; its base URL
+def serving(database_url: str, log: Path, *options: str) -> Iterator[str]:
+    """`numbers-api OPTIONS serve` on a free port, its standard error to `log`; its base URL
     once it answers. Its lines are all written once this ends."""
-    port = free_port()
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*CLI, "--database-url", database_url, *arguments, "serve", "--port", str(port)],
-            env={**os.environ, RATE_LIMIT_VARIABLE: "0"},
-            stdout=subprocess.DEVNULL,
-            stderr=output,
-        )
-    base_url = f"http://127.0.0.1:{port}"
+        process, base_url = start_server(database_url, options=options, stderr=output)
     try:
-        deadline = time.monotonic() + 30
-        while not _answers(f"{base_url}/health"):
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
         yield base_url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+        stop_server(process)
 
 
 def with_password(url: str, password: str) -> str:

@@ -5,8 +5,6 @@ shared one; they run in the suite's PostgreSQL run."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +15,7 @@ import httpx
 import pytest
 
 from numbers_api.store.database import Database
+from numbers_api.testing import stop_server
 from tests.conftest import start_server
 from tests.support import private_postgresql
 from tests.support.databases import ON_POSTGRESQL
@@ -87,11 +86,7 @@ def _serving(cluster: PrivateCluster) -> Iterator[Served]:
         served.numbers = [number["id"] for number in page["data"]]
         yield served
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_server(process, timeout=15)
 
 
 @pytest.fixture
@@ -237,5 +232,4 @@ def test_a_server_started_while_the_database_is_down_becomes_ready_when_it_retur
                 time.sleep(0.2)
             assert httpx.get(base_url + LIST, headers=headers, timeout=10).status_code == 200
         finally:
-            process.kill()
-            process.wait()
+            stop_server(process)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from numbers_api.store.database import Database, sqlite_path
+from numbers_api.testing import stop_server
 from tests.conftest import start_server
 from tests.support.databases import ON_POSTGRESQL
 from tests.support.factories import Inventory, number_record
@@ -33,13 +34,12 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, str, list[str]]]:
     inventory.load("owner", [number_record() for _ in range(4)])
     database.close()
     process, base_url = start_server(url, None, "--workers", "1")
-    headers = {"Authorization": f"Bearer {key}"}
-    numbers = [n["id"] for n in httpx.get(base_url + LIST, headers=headers).json()["data"]]
     try:
+        headers = {"Authorization": f"Bearer {key}"}
+        numbers = [n["id"] for n in httpx.get(base_url + LIST, headers=headers).json()["data"]]
         yield base_url, key, sqlite_path(url), numbers
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_server(process)
 
 
 def _timed(call: httpx.Request) -> tuple[int, str | None, float]:

@@ -13,12 +13,19 @@ same phone numbers again (a number belongs to one account at a time in the whole
 Faults (`numbers_api.settings.KNOWN_FAULTS`) are read by the server when it starts, so switching
 one on points `base_url` at a second server on the same file, started with that fault the first
 time it is asked for; the accounts and numbers are the same on both.
+
+`start_server`, `stop_server` and `kill_server` start and end one `numbers-api serve`, whole (its
+workers and their index builders with it), for tests that need a server of their own: this
+project's.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -27,10 +34,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from numbers_api.demo import demo_records
 from numbers_api.importing.run import import_records
@@ -41,6 +48,7 @@ from numbers_api.store.database import Database
 __all__ = ["Account", "ImportRejected", "Servers", "server"]
 
 START_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 10
 
 
 class ImportRejected(ValueError):
@@ -54,21 +62,42 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(database_url: str, faults: frozenset[str]) -> tuple[subprocess.Popen[bytes], str]:
-    """`numbers-api serve` on a free port, without a rate limit; waits until it answers."""
+# Servers started by `start_server` and not yet ended, ended when the interpreter exits should a
+# test runner not have: a server outlives the run that started it otherwise.
+_STARTED: set[subprocess.Popen[bytes]] = set()
+
+
+def start_server(
+    database_url: str,
+    *arguments: str,
+    environment: Mapping[str, str] | None = None,
+    options: Sequence[str] = (),
+    stderr: int | IO[bytes] = subprocess.DEVNULL,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`numbers-api --database-url URL OPTIONS serve --port PORT ARGUMENTS` on a free port, with
+    `environment` added to this process's, without a rate limit unless it or `arguments` set one;
+    the process and its root URL (no `/v2`) once it answers `/health`.
+
+    The server runs in a session, so a process group, of its own: uvicorn's supervisor, its
+    workers and their index builders. `stop_server` or `kill_server` ends the whole group; ending
+    the supervisor alone leaves its workers running, orphaned."""
     port = _free_port()
-    environment = {**os.environ, RATE_LIMIT_VARIABLE: "0", FAULTS_VARIABLE: ",".join(faults)}
-    command = [sys.executable, "-m", "numbers_api", "--database-url", database_url]
     process = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
-        [*command, "serve", "--port", str(port)],
-        env=environment,
+        [
+            *(sys.executable, "-m", "numbers_api", "--database-url", database_url, *options),
+            *("serve", "--port", str(port), *arguments),
+        ],
+        env={**os.environ, RATE_LIMIT_VARIABLE: "0", **(environment or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
     )
+    _STARTED.add(process)
     root = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if _exited(process):
+            kill_server(process)  # its workers may be running
             raise RuntimeError(f"numbers-api serve exited with status {process.returncode}")
         try:
             with urllib.request.urlopen(f"{root}/health", timeout=1) as answer:  # noqa: S310
@@ -76,9 +105,52 @@ def _start(database_url: str, faults: frozenset[str]) -> tuple[subprocess.Popen[
                     return process, root
         except (urllib.error.URLError, OSError):
             time.sleep(0.05)
-    process.kill()
-    process.wait()
+    kill_server(process)
     raise RuntimeError(f"numbers-api serve did not answer within {START_TIMEOUT_SECONDS} s")
+
+
+def stop_server(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+    """End a server `start_server` started, as a process manager does: SIGTERM to its supervisor,
+    which stops its workers (they finish their requests and end their index builders). Whatever
+    of its process group is left once the supervisor has ended, or after `timeout` seconds,
+    is killed (SIGKILL). Returns once the supervisor is reaped."""
+    if not _exited(process):
+        os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while not _exited(process) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    kill_server(process)
+
+
+def kill_server(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to every process of a server `start_server` started, all at once (as when its
+    host dies), and the supervisor reaped; nothing if it was ended so already."""
+    if process not in _STARTED:
+        return
+    # Until the supervisor is reaped its id is still its group's, whichever of the group is left:
+    # no other process can have taken it. (macOS says EPERM of a group left with zombies alone.)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    _STARTED.discard(process)
+
+
+def _exited(process: subprocess.Popen[bytes]) -> bool:
+    """Whether the process has ended, without reaping it (see `kill_server`)."""
+    if process.returncode is not None:
+        return True
+    if not hasattr(os, "waitid"):  # macOS before Python 3.13: this reaps it
+        return process.poll() is not None
+    try:
+        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped elsewhere
+        return True
+
+
+@atexit.register
+def _kill_servers_left() -> None:
+    for process in list(_STARTED):
+        kill_server(process)
 
 
 class Servers:
@@ -93,7 +165,8 @@ class Servers:
     def base_url(self, faults: frozenset[str] = frozenset()) -> str:
         """The `/v2` address of the server with exactly these faults, started if need be."""
         if faults not in self._running:
-            self._running[faults] = _start(self.database_url, faults)
+            environment = {FAULTS_VARIABLE: ",".join(faults)}
+            self._running[faults] = start_server(self.database_url, environment=environment)
         return self._running[faults][1] + "/v2"
 
     def account(self) -> Account:
@@ -102,13 +175,7 @@ class Servers:
 
     def close(self) -> None:
         for process, _ in self._running.values():
-            process.terminate()
-        for process, _ in self._running.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_server(process)
         self._running.clear()
         self.database.close()
 

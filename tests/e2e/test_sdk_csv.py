@@ -18,6 +18,7 @@ from telnyx.types.phone_numbers.csv_download import CsvDownload
 
 from numbers_api.store.accounts import account_id
 from numbers_api.store.database import Database
+from numbers_api.testing import stop_server
 from tests.conftest import start_server
 from tests.e2e.test_sdk import Accounts, accounts  # noqa: F401 (the fixture)
 from tests.support.contract import validate_response
@@ -146,8 +147,7 @@ def test_a_download_running_when_the_server_stops_is_finished_after_it_starts_ag
                 time.sleep(0.05)
             assert claim_of(database, download_id)[1] is not None  # being exported
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_server(process, timeout=30)
         assert claim_of(database, download_id) == ("pending", None)  # given back, no file
         process, base_url = start_server(database_url)
         try:
@@ -156,8 +156,7 @@ def test_a_download_running_when_the_server_stops_is_finished_after_it_starts_ag
             assert download.status == "complete"
             rows = file_rows(client, cast(str, download.url))
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_server(process, timeout=30)
         with database.snapshot() as connection:
             account = account_id(connection, "restart")
             stored = {

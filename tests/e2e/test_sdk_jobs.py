@@ -16,6 +16,7 @@ from telnyx.types.phone_numbers.numbers_phone_numbers_job import NumbersPhoneNum
 from numbers_api.store.accounts import account_id, data_version
 from numbers_api.store.database import Database
 from numbers_api.store.jobs import find_job
+from numbers_api.testing import stop_server
 from tests.conftest import start_server
 from tests.e2e.test_sdk import Accounts, accounts, number_ids  # noqa: F401 (the fixture)
 from tests.support.contract import validate_response
@@ -272,8 +273,7 @@ def test_a_job_survives_a_server_restart_with_every_number_done_once(
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop_server(process, timeout=20)
     stopped = find_job(database.connection(), account, made)
     assert stopped is not None
     assert stopped.status == "in_progress"
@@ -289,7 +289,6 @@ def test_a_job_survives_a_server_restart_with_every_number_done_once(
             assert job.failed_operations == []
             assert list(client.phone_numbers.list()) == []
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop_server(process, timeout=20)
     # Each deletion moved the data version on once: no number was done twice.
     assert data_version(database.connection(), account) == before + 12

@@ -37,8 +37,18 @@ export async function startServer({ rateLimit = 0 } = {}) {
     python,
     ['-m', 'numbers_api', '--database-url', databaseURL, 'serve', '--port', String(port),
       '--rate-limit', String(rateLimit)],
-    { stdio: 'ignore' },
+    // In a process group of its own, which `stop` ends whole: the server's index builders (and,
+    // with --workers, its workers) would outlive it otherwise.
+    { stdio: 'ignore', detached: true },
   );
+  const killGroup = () => {
+    try {
+      process.kill(-server.pid, 'SIGKILL');
+    } catch {
+      // none of it left
+    }
+  };
+  process.once('exit', killGroup); // should a test file end without `stop`
   const baseURL = `http://127.0.0.1:${port}/v2`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -48,7 +58,7 @@ export async function startServer({ rateLimit = 0 } = {}) {
       // not listening yet
     }
     if (Date.now() > deadline || server.exitCode !== null) {
-      server.kill();
+      killGroup();
       throw new Error('numbers-api serve did not start within 30 s');
     }
     await new Promise((wait) => setTimeout(wait, 100));
@@ -72,10 +82,15 @@ export async function startServer({ rateLimit = 0 } = {}) {
     client(key, options = {}) {
       return new Telnyx({ apiKey: key, baseURL, maxRetries: 0, ...options });
     },
+    /** SIGTERM, as a user stops it; what is left of it after 10 s, or once it ended, killed. */
     async stop() {
-      const exited = new Promise((done) => server.once('exit', done));
-      server.kill('SIGTERM');
-      await exited;
+      if (server.exitCode === null && server.signalCode === null) {
+        const exited = new Promise((done) => server.once('exit', done));
+        server.kill('SIGTERM');
+        await Promise.race([exited, new Promise((wait) => setTimeout(wait, 10_000).unref())]);
+      }
+      killGroup();
+      process.removeListener('exit', killGroup);
       rmSync(folder, { recursive: true, force: true });
     },
   };
