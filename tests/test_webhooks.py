@@ -6,7 +6,9 @@ test_sdk_webhooks.py has a real server deliver to the Telnyx SDK's `unwrap`."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,8 +33,10 @@ from numbers_api.store.webhook_settings import WebhookUrls, set_webhook_urls, we
 from numbers_api.testing import Webhook, WebhookReceiver
 from numbers_api.webhooks.delivery import (
     DeliveryRunner,
+    Outcome,
     attempt_url,
     next_attempt_at,
+    post,
     url_problem,
 )
 from numbers_api.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, Signer, public_key
@@ -271,6 +275,29 @@ def test_a_receiver_that_times_out_is_a_failed_attempt(
     assert attempts_counted("timeout") == before + 1
     assert event_id is not None
     assert delivery(database, event_id)["status"] == DELIVERED
+
+
+def test_an_answer_dripped_past_the_timeout_is_cut_off() -> None:
+    """Each header comes within the timeout, but the whole answer would not: a timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def drip() -> None:
+            peer, _ = listener.accept()
+            with peer:
+                peer.recv(65536)
+                peer.sendall(b"HTTP/1.1 200 OK\r\n")
+                with contextlib.suppress(OSError):
+                    for _ in range(30):
+                        time.sleep(0.1)
+                        peer.sendall(b"x-drip: 1\r\n")
+                    peer.sendall(b"content-length: 0\r\n\r\n")
+
+        dripping = threading.Thread(target=drip)
+        dripping.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        outcome = post(url, b"{}", {"content-type": "application/json"}, 0.5)
+        dripping.join()
+    assert outcome == Outcome("timeout", "no answer within 0.5 s")
 
 
 def test_a_redirect_is_a_failed_attempt_and_not_followed(

@@ -12,16 +12,18 @@ sends the event again; the event's `id` is the same on every attempt, and receiv
 by it. docs/ordering.md, "Webhooks", has the retry schedule (`attempt_url`, `next_attempt_at`).
 
 One attempt at a time per worker: a slow receiver holds its runner for at most `TIMEOUT_SECONDS`
-per attempt (and its failed attempts wait longer and longer), while the other workers' runners
+an attempt (and its failed attempts wait longer and longer), while the other workers' runners
 carry on with other accounts' deliveries."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -57,7 +59,7 @@ FAILOVER_ATTEMPTS = 3
 # failed when its next attempt would be more than 86,400 first waits (24 h) after it occurred.
 LONGEST_WAIT = 600
 WINDOW = 86_400
-# The longest one attempt may wait to connect, and then for each read of the answer.
+# The longest one attempt may take, from connecting to the answer's headers.
 TIMEOUT_SECONDS = 5.0
 # How often the `numbers_api_webhooks_waiting` gauge is counted again, at most.
 GAUGE_SECONDS = 5.0
@@ -121,7 +123,9 @@ DELIVERED = Outcome("delivered")
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
-    """POST `body` to `url`, following no redirect: delivered on a 2xx, else why not."""
+    """POST `body` to `url`, following no redirect: delivered on a 2xx, else why not. The whole
+    attempt (connecting, sending, the answer's status line and headers) has `timeout` seconds:
+    a receiver that answers a byte at a time is cut off then, as one that does not answer."""
     parts = urlsplit(url)
     https = parts.scheme == "https"
     kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
@@ -131,14 +135,28 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outc
         headers["authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     connection = kind(parts.hostname or "", parts.port or (443 if https else 80), timeout=timeout)
+    cut_off = threading.Event()
+
+    def cut() -> None:
+        cut_off.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # wakes the read it is blocked in, which fails
+                sock.shutdown(socket.SHUT_RDWR)
+
+    deadline = threading.Timer(timeout, cut)
+    deadline.start()
     try:
         connection.request("POST", target, body, headers)
         status = connection.getresponse().status
-    except TimeoutError:
-        return Outcome("timeout", f"no answer within {timeout:g} s")
+        if cut_off.is_set():  # the headers were cut short, which reads as their end
+            raise TimeoutError
     except (OSError, http.client.HTTPException) as error:
+        if cut_off.is_set() or isinstance(error, TimeoutError):
+            return Outcome("timeout", f"no answer within {timeout:g} s")
         return Outcome("connection_error", f"{type(error).__name__}: {error}")
     finally:
+        deadline.cancel()
         connection.close()
     if 200 <= status < 300:
         return DELIVERED
@@ -172,11 +190,11 @@ class DeliveryRunner(BackgroundRunner):
 
     def run_next(self) -> bool:
         """Claim a due delivery and make one attempt; False if none was due."""
+        self._count_waiting()
         lease_ms = self.lease_ms + round(self.timeout_seconds * 1000)
         with self.database.transaction() as connection:
             delivery = claim_delivery(connection, self.name, _now_ms(), lease_ms)
         if delivery is None:
-            self._count_waiting()
             return False
         if delivery.webhook_url is None:  # unset since the event was made
             WEBHOOK_ATTEMPTS.labels(outcome="no_url").inc()
