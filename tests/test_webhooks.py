@@ -324,6 +324,14 @@ def test_a_refused_connection_is_a_failed_attempt(database: Database) -> None:
     assert attempts_counted("connection_error") == before + 1
 
 
+def test_the_waiting_deliveries_are_counted_for_the_metrics(database: Database) -> None:
+    create_account(database, "nobody-listens", webhook_url="http://127.0.0.1:9/hooks")
+    event(database, "nobody-listens")
+    event(database, "nobody-listens")
+    runner(database).run_next()
+    assert REGISTRY.get_sample_value("numbers_api_webhooks_waiting") == 2
+
+
 def test_each_failed_attempt_is_logged_with_the_event_and_status_without_the_body(
     database: Database,
     account: str,

@@ -76,6 +76,13 @@ def enqueue_event(
     return event_id
 
 
+def any_due(connection: Connection, now_ms: int) -> bool:
+    """Whether a waiting delivery may be due (a read: an idle runner takes no write lock). Run
+    every second by every worker: prepared once on PostgreSQL (`fetch`)."""
+    due = "SELECT 1 FROM webhook_deliveries WHERE status = ? AND next_attempt_at <= ? LIMIT 1"
+    return bool(connection.fetch(due, (WAITING, now_ms)))
+
+
 def claim_delivery(
     connection: Connection, runner: str, now_ms: int, lease_ms: int
 ) -> ClaimedDelivery | None:

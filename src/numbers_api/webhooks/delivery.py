@@ -38,6 +38,7 @@ from numbers_api.metrics import WEBHOOK_ATTEMPTS, WEBHOOKS_WAITING
 from numbers_api.store.database import Database
 from numbers_api.store.webhook_outbox import (
     ClaimedDelivery,
+    any_due,
     claim_delivery,
     deliveries_waiting,
     mark_attempt_failed,
@@ -191,6 +192,8 @@ class DeliveryRunner(BackgroundRunner):
     def run_next(self) -> bool:
         """Claim a due delivery and make one attempt; False if none was due."""
         self._count_waiting()
+        if not any_due(self.database.connection(), _now_ms()):
+            return False
         lease_ms = self.lease_ms + round(self.timeout_seconds * 1000)
         with self.database.transaction() as connection:
             delivery = claim_delivery(connection, self.name, _now_ms(), lease_ms)
