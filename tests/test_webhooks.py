@@ -38,6 +38,7 @@ from numbers_api.webhooks.delivery import (
     next_attempt_at,
     post,
     url_problem,
+    wake_runners,
 )
 from numbers_api.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, Signer, public_key
 
@@ -376,6 +377,21 @@ def test_a_waiting_delivery_fails_once_its_account_has_no_url(
     assert receiver.received() == []
     assert event_id is not None
     assert delivery(database, event_id)["status"] == FAILED
+
+
+def test_a_woken_runner_sends_at_once_rather_than_at_its_next_poll(
+    database: Database, account: str, receiver: WebhookReceiver
+) -> None:
+    idle = DeliveryRunner(database, poll_seconds=600, first_wait_seconds=0.001)
+    idle.start()
+    try:
+        time.sleep(0.2)  # it has looked once, found nothing, and waits for its next poll
+        event_id = event(database, account)
+        wake_runners()
+        (webhook,) = receiver.wait_for(PRIMARY, None, 1, timeout=30)
+    finally:
+        idle.stop()
+    assert webhook.event_id == event_id
 
 
 def test_two_runners_deliver_each_event_once(

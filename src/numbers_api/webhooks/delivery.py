@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import Unpack
 from urllib.parse import unquote, urlsplit
@@ -164,6 +165,13 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outc
     return Outcome("http_error", f"HTTP {status}")
 
 
+def wake_runners() -> None:
+    """Events were just committed to the outbox by this process (the orders' runner, say): its
+    delivery runners look now rather than at their next poll, up to a second later."""
+    for runner in list(_STARTED):
+        runner.wake()
+
+
 class DeliveryRunner(BackgroundRunner):
     """`first_wait_seconds` is the wait after a delivery's first failed attempt (default: the
     environment's, `retry_seconds_from_environment`); `timeout_seconds` bounds each attempt. The
@@ -188,6 +196,14 @@ class DeliveryRunner(BackgroundRunner):
         self.name = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self._signer: Signer | None = None
         self._counted_at = 0.0  # when the waiting deliveries were last counted (monotonic)
+
+    def start(self) -> None:
+        super().start()
+        _STARTED.add(self)
+
+    def stop(self) -> None:
+        _STARTED.discard(self)
+        super().stop()
 
     def run_next(self) -> bool:
         """Claim a due delivery and make one attempt; False if none was due."""
@@ -262,3 +278,7 @@ class DeliveryRunner(BackgroundRunner):
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+# The runners started in this process, which `wake_runners` wakes.
+_STARTED: weakref.WeakSet[DeliveryRunner] = weakref.WeakSet()
