@@ -10,6 +10,10 @@ but each test gets a new account and key, so through the API it sees an empty in
 end of the test the numbers of every account it made are deleted, so the next test may load the
 same phone numbers again (a number belongs to one account at a time in the whole database).
 
+Every account's webhooks go to a receiver the session runs in this process (`WebhookReceiver`, a
+path per account), so a test sees what the server sent it (`Account.webhooks()`) and whether it
+verified with the server's key.
+
 Faults (`numbers_api.settings.KNOWN_FAULTS`) are read by the server when it starts, so switching
 one on points `base_url` at a second server on the same file, started with that fault the first
 time it is asked for; the accounts and numbers are the same on both.
