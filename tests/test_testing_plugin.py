@@ -3,6 +3,8 @@ the official `telnyx` SDK."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +12,8 @@ import telnyx
 from telnyx import Telnyx
 
 from numbers_api.demo import SPEC_EXAMPLE
+from numbers_api.store.accounts import account_id
+from numbers_api.store.webhook_outbox import enqueue_event
 from numbers_api.testing import Account, ImportRejected, Servers, server
 
 
@@ -94,9 +98,47 @@ def test_an_unknown_fault_is_refused(numbers_api: Account) -> None:
         numbers_api.fault_on("disk_full")
 
 
-def test_webhooks_are_not_there_yet(numbers_api: Account) -> None:
-    with pytest.raises(NotImplementedError):
-        numbers_api.webhooks()
+def order_completed(account: Account) -> str:
+    """A `number_order.complete` event for the account, made as the orders code makes it."""
+    with account.servers.database.transaction() as connection:
+        event_id = enqueue_event(
+            connection,
+            account_id(connection, account.name),
+            "number_order.complete",
+            {"id": str(uuid.uuid4()), "status": "success"},
+            int(time.time() * 1000),
+        )
+    assert event_id is not None
+    return event_id
+
+
+def test_the_fixture_receives_the_accounts_webhooks_signed(numbers_api: Account) -> None:
+    event_id = order_completed(numbers_api)
+    webhook = numbers_api.wait_for_webhook("number_order.complete")
+    assert webhook.event_id == event_id
+    assert webhook.verified
+    assert webhook.meta == {"attempt": 1, "delivered_to": numbers_api.webhook_url}
+    assert numbers_api.webhooks() == [webhook]
+
+
+def test_failed_webhooks_are_received_again(numbers_api: Account) -> None:
+    numbers_api.fail_webhooks(500, 500)
+    event_id = order_completed(numbers_api)
+    third = numbers_api.wait_for_webhook(count=3)
+    assert third.meta["attempt"] == 3
+    assert {w.event_id for w in numbers_api.webhooks()} == {event_id}
+
+
+def test_another_accounts_webhooks_are_not_ours(numbers_api: Account) -> None:
+    other = numbers_api.new_account()
+    order_completed(other)
+    other.wait_for_webhook()
+    assert numbers_api.webhooks() == []
+
+
+def test_waiting_for_a_webhook_that_never_comes_times_out(numbers_api: Account) -> None:
+    with pytest.raises(TimeoutError, match="0 of 1 webhook"):
+        numbers_api.wait_for_webhook(timeout=0.1)
 
 
 def test_the_end_of_a_test_frees_its_numbers(numbers_api_servers: Servers) -> None:

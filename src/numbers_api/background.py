@@ -43,16 +43,26 @@ DEFAULT_LEASE_MS = 30_000
 
 def lease_ms_from_environment() -> int:
     """The lease runners take on their work: `NUMBERS_API_LEASE_SECONDS`, else 30 s."""
-    raw = os.environ.get(LEASE_VARIABLE, "").strip()
+    return round(
+        seconds_from_environment(LEASE_VARIABLE, DEFAULT_LEASE_MS / 1000, 0.1, 86_400) * 1000
+    )
+
+
+def seconds_from_environment(variable: str, default: float, lowest: float, highest: float) -> float:
+    """Seconds from `lowest` to `highest` given by the environment `variable`, else `default`;
+    SettingsError for anything else."""
+    raw = os.environ.get(variable, "").strip()
     if not raw:
-        return DEFAULT_LEASE_MS
+        return default
     try:
         seconds = float(raw)
     except ValueError:
         seconds = 0.0
-    if not 0.1 <= seconds <= 86_400:
-        raise SettingsError(f"{LEASE_VARIABLE}: must be seconds from 0.1 to 86400, got {raw!r}")
-    return round(seconds * 1000)
+    if not lowest <= seconds <= highest:
+        raise SettingsError(
+            f"{variable}: must be seconds from {lowest:g} to {highest:g}, got {raw!r}"
+        )
+    return seconds
 
 
 def defect(error: BaseException | None) -> BaseException | None:

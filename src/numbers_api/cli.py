@@ -57,6 +57,13 @@ from numbers_api.store.database import (
 )
 from numbers_api.store.index_builder import build_into
 from numbers_api.store.number_indexes import DEFAULT_INDEX_MEMORY_MB, SMALLEST_INDEXED
+from numbers_api.store.webhook_settings import set_webhook_urls, webhook_urls
+from numbers_api.webhooks.delivery import (
+    RETRY_VARIABLE,
+    retry_seconds_from_environment,
+    url_problem,
+)
+from numbers_api.webhooks.signing import public_key
 
 log = logging.getLogger("numbers_api")
 
@@ -85,6 +92,9 @@ environment:
   {LOG_FORMAT_VARIABLE}     json (default) or text, when --log-format is not given
   {METRICS_PORT_VARIABLE}   the port of GET /metrics when --metrics-port is not given
                             (default: the API's own port) (serve)
+  {RETRY_VARIABLE}
+                            the wait after a webhook's first failed attempt (default 1);
+                            every later wait and the 24 h window scale with it (serve)
 """
 # How `serve` runs uvicorn (the benchmark's ceiling runs it so too). httptools writes each
 # response at once: with h11 a response of a few kilobytes waited for the client's delayed ACK
@@ -138,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     key_create.add_argument("name", metavar="NAME")
     key_revoke = key_commands.add_parser("revoke", help="revoke KEY; it stops working at once")
     key_revoke.add_argument("key", metavar="KEY")
+
+    _webhook_commands(commands)
 
     load = commands.add_parser(
         "import",
@@ -248,11 +260,89 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+WEBHOOKS_DESCRIPTION = """\
+When an order's status changes, numbers-api POSTs a signed event to the account's webhook URL,
+as Telnyx does: headers telnyx-timestamp and telnyx-signature-ed25519 (Ed25519 over
+'TIMESTAMP|BODY', base64), verified with the key `webhooks public-key` prints. A delivery that
+gets no 2xx within 5 s is tried again: attempts 1-3 to the URL (1 s, then 2 s between), 4-6 to
+the failover URL if there is one, then alternately, the waits doubling up to 10 minutes, for
+24 hours. Every attempt carries the same event id: receivers deduplicate by it.
+See docs/ordering.md, "Webhooks"."""
+
+
+def _webhook_url(raw: str) -> str:
+    problem = url_problem(raw)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{raw!r} {problem}")
+    return raw
+
+
+def _webhook_commands(commands: Any) -> None:
+    webhooks = commands.add_parser(
+        "webhooks",
+        help="where an account's webhooks go, and the key they are signed with",
+        description=WEBHOOKS_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = webhooks.add_subparsers(dest="action", required=True, metavar="ACTION")
+    set_urls = actions.add_parser(
+        "set",
+        help="send account NAME's webhooks to URL (replacing its URLs)",
+        description="Send account NAME's webhooks to URL from now on, and to --failover-url "
+        "when URL fails (without it, there is no failover URL). Events made before keep "
+        "going to the URLs as they are at each attempt. URLs must be http:// or https://; "
+        "user:password@ in a URL is sent as basic authentication. Redirects are not followed.",
+    )
+    set_urls.add_argument("--account", required=True, metavar="NAME", help="the account")
+    set_urls.add_argument("url", metavar="URL", type=_webhook_url, help="the webhook URL")
+    set_urls.add_argument(
+        "--failover-url",
+        metavar="URL",
+        type=_webhook_url,
+        help="where attempts 4-6, then every other attempt, go",
+    )
+    unset = actions.add_parser(
+        "unset",
+        help="send account NAME no more webhooks",
+        description="Remove account NAME's webhook URLs: no event is made for it from now on, "
+        "and deliveries still waiting fail at their next attempt.",
+    )
+    unset.add_argument("--account", required=True, metavar="NAME", help="the account")
+    show = actions.add_parser("show", help="print account NAME's webhook URLs")
+    show.add_argument("--account", required=True, metavar="NAME", help="the account")
+    actions.add_parser(
+        "public-key",
+        help="print the base64 public key that verifies the webhooks",
+        description="Print the base64 Ed25519 public key that verifies every webhook this "
+        "database's servers send (made on first use, then the same for every worker and "
+        "host), as the Telnyx SDKs take it: client.webhooks.unwrap(body, headers=..., "
+        "key=KEY).",
+    )
+
+
+def webhooks_command(database: Database, args: argparse.Namespace) -> int:
+    if args.action == "public-key":
+        print(public_key(database))
+    elif args.action == "set":
+        set_webhook_urls(database, args.account, args.url, args.failover_url)
+        failover = f", failing over to {args.failover_url}" if args.failover_url else ""
+        print(f"webhooks of {args.account!r} go to {args.url}{failover}")
+    elif args.action == "unset":
+        set_webhook_urls(database, args.account, None, None)
+        print(f"webhooks of {args.account!r} go nowhere")
+    else:
+        urls = webhook_urls(database.connection(), args.account)
+        print(f"url: {urls.url or '-'}")
+        print(f"failover_url: {urls.failover_url or '-'}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_environment(args.database_url)
         lease_ms_from_environment()  # checked here: a worker would fail on it
+        retry_seconds_from_environment()  # as is this
         if args.log_format is not None:
             settings = replace(settings, log_format=args.log_format)
         configure_logging(settings.log_format)
@@ -291,6 +381,8 @@ def run_command(database: Database, args: argparse.Namespace) -> int:
             return export_command(database, args)
         elif args.command == "demo":
             return demo_command(database, args.numbers, args.seed)
+        elif args.command == "webhooks":
+            return webhooks_command(database, args)
     except AccountError as error:
         print(f"numbers-api: {error}", file=sys.stderr)
         return 1

@@ -81,6 +81,20 @@ BACKGROUND_RETRIES = Counter(
     ["kind"],
 )
 
+WEBHOOK_ATTEMPTS = Counter(
+    "numbers_api_webhook_attempts",
+    "Webhook delivery attempts, by outcome: delivered (2xx), http_error (any other status), "
+    "timeout, connection_error (refused, reset, TLS, DNS), no_url (the account's URL was unset; "
+    "the delivery failed).",
+    ["outcome"],
+)
+WEBHOOKS_WAITING = Gauge(
+    "numbers_api_webhooks_waiting",
+    "Webhook deliveries waiting in the outbox (due now or later), every account's, as the "
+    "delivery runner that looked last counted them.",
+    multiprocess_mode="livemostrecent",
+)
+
 
 def scraped_registry() -> CollectorRegistry:
     """What a scrape reads: every process's counts in multi-process mode, else this process's."""

@@ -69,6 +69,7 @@ from numbers_api.store.faults import is_lock_timeout, is_statement_timeout, is_t
 from numbers_api.store.messaging_profiles import MessagingProfileDirectory
 from numbers_api.store.number_indexes import NumberIndexes
 from numbers_api.store.plans import Plan
+from numbers_api.webhooks.delivery import DeliveryRunner
 
 log = logging.getLogger("numbers_api.http")
 # Authenticated routes take every method, so that a wrong one is a 405 only after authentication.
@@ -122,6 +123,8 @@ class Api:
                 database, delay_seconds=SLOW_JOB_SECONDS if "slow_jobs" in settings.faults else 0
             ),
         )
+        # Sends the webhook outbox (docs/ordering.md, "Webhooks"), with every other worker.
+        self.webhooks = DeliveryRunner(database)
         self.openapi = served_openapi_document()
         # Whole list responses by (account, data version, path, query string): dashboards and
         # sync jobs ask the same pages over and over, and any write to the account moves it on.
@@ -360,6 +363,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         )
     worker.downloads.start()
     worker.jobs.start()
+    api.webhooks.start()
     try:
         yield
     finally:
@@ -369,6 +373,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         # Off the event loop: stopping waits for the runner to give its download back.
         await anyio.to_thread.run_sync(worker.downloads.stop)
         await anyio.to_thread.run_sync(worker.jobs.stop)  # it lets go of an unfinished job
+        # It ends its attempt under way (its timeout bounds it) and records its outcome.
+        await anyio.to_thread.run_sync(api.webhooks.stop)
         worker_ended()
 
 

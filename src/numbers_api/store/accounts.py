@@ -40,14 +40,16 @@ def account_id(connection: Connection, name: str) -> int:
     return int(row[0])
 
 
-def create_account(database: Database, name: str) -> str:
-    """A new account and its first key, returned (the only time it is ever shown)."""
+def create_account(database: Database, name: str, *, webhook_url: str | None = None) -> str:
+    """A new account and its first key, returned (the only time it is ever shown); its webhooks
+    sent to `webhook_url`, if given."""
     if not name.strip():
         raise AccountError("an account name must not be empty")
     with database.transaction() as connection:
         try:
             connection.execute(
-                "INSERT INTO accounts (name, created_at) VALUES (?, ?)", (name, _now_ms())
+                "INSERT INTO accounts (name, created_at, webhook_url) VALUES (?, ?, ?)",
+                (name, _now_ms(), webhook_url),
             )
         except connection.dialect.integrity_errors:
             raise AccountError(f"an account named {name!r} already exists") from None
