@@ -186,3 +186,64 @@ class PhoneNumbers:
 
     def schema(self) -> JsonSchema:
         return {"type": "string", "pattern": f"^{_E164}(,{_E164})*$"}
+
+
+# RFC 3339's date-time (what JSON Schema's `date-time` format names): a date, `T`, a time with
+# seconds (60 for a leap second) and an optional fraction, and `Z` or an offset.
+_DATE_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+)
+
+
+def _days_before(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to the date, in the proleptic Gregorian calendar (any year)."""
+    year -= month <= 2
+    era, year_of_era = divmod(year, 400)
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468
+
+
+def _month_days(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+@dataclass(frozen=True, slots=True)
+class Timestamp:
+    """An RFC 3339 date-time (`2024-06-01T12:00:00Z`, `2024-06-01T14:00:00.5+02:00`), as
+    microseconds since the Unix epoch."""
+
+    def parse(self, raw: str) -> int:
+        match = _DATE_TIME.fullmatch(raw)
+        fields = None if match is None else [int(g) for g in match.group(1, 2, 3, 4, 5, 6)]
+        if (
+            match is None
+            or fields is None
+            or not 1 <= fields[1] <= 12
+            or not 1 <= fields[2] <= _month_days(fields[0], fields[1])
+            or fields[3] > 23
+            or fields[4] > 59
+            or fields[5] > 60
+            or (
+                match.group(8) is not None
+                and (int(match.group(9)) > 23 or int(match.group(10)) > 59)
+            )
+        ):
+            raise InvalidValue(
+                "must be an RFC 3339 date-time, such as 2024-06-01T12:00:00Z or "
+                f"2024-06-01T14:00:00.250+02:00; got {shown(raw)}"
+            )
+        year, month, day, hour, minute, second = fields
+        offset = 0
+        if match.group(8) is not None:
+            offset = int(match.group(9)) * 60 + int(match.group(10))
+            offset = -offset if match.group(8) == "-" else offset
+        minutes = _days_before(year, month, day) * 1440 + hour * 60 + minute - offset
+        fraction = (match.group(7) or ".")[1:7].ljust(6, "0")
+        return (minutes * 60 + second) * 1_000_000 + int(fraction)
+
+    def schema(self) -> JsonSchema:
+        return {"type": "string", "format": "date-time"}
