@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import orjson
 
+from numbers_api.store.accounts import account_id
 from numbers_api.store.database import Database
 from tests.support.factories import fresh_number
 
@@ -56,3 +58,24 @@ def expire_holds(database: Database, *numbers: str) -> None:
                 "UPDATE reserved_phone_numbers SET expires_at = ? WHERE phone_number = ?",
                 (int(time.time() * 1000) - 60_000, number),
             )
+
+
+def reservation_for(database: Database, account: str, reservation_id: str | None = None) -> str:
+    """A reservation holding a fresh pool number for 30 minutes for the account named, with
+    this id if given (the served document's example, say); its id."""
+    [number] = pooled(database, 1)
+    reservation_id = reservation_id or str(uuid.uuid4())
+    now = int(time.time() * 1000)
+    with database.transaction() as connection:
+        owner = account_id(connection, account)
+        connection.execute(
+            "INSERT INTO number_reservations (id, account_id, status, created_at, updated_at) "
+            "VALUES (?, ?, 'success', ?, ?)",
+            (reservation_id, owner, now, now),
+        )
+        connection.execute(
+            "INSERT INTO reserved_phone_numbers (id, reservation_id, account_id, phone_number, "
+            "status, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'success', ?, ?, ?)",
+            (str(uuid.uuid4()), reservation_id, owner, number, now + 30 * 60_000, now, now),
+        )
+    return reservation_id
