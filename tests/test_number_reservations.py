@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ import pytest
 from numbers_api.query.conditions import After, Before, Field, OneOf
 from numbers_api.query.list_query import Page
 from numbers_api.query.reservation_query import NUMBER_RESERVATION_FILTERS, ReservationListQuery
-from numbers_api.query.values import Timestamp
+from numbers_api.query.values import InvalidValue, Timestamp
 from numbers_api.settings import (
     DEFAULT_RESERVATION_MS,
     RESERVATION_VARIABLE,
@@ -82,8 +83,7 @@ def errors(response: httpx.Response) -> list[tuple[str | None, str]]:
 
 
 def held_by(database: Database, name: str, now_ms: int) -> set[str]:
-    """The numbers that another account than `name` could not have now because `name` holds
-    them: those reported as reserved to a new account."""
+    """The numbers the account named holds at `now_ms`."""
     with database.transaction() as connection:
         rows = connection.execute(
             "SELECT DISTINCT n.phone_number FROM reserved_phone_numbers n JOIN accounts a "
@@ -355,6 +355,45 @@ def test_created_at_filters_take_rfc_3339_times(
     assert ids("lt", "2999-01-01T00:00:00+01:00") == [data["id"]]
     # 0.0005 s after the creation's millisecond: later than it, and a millisecond is not.
     assert ids("lt", created.replace("Z", "500Z")) == [data["id"]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-02-29T12:34:56.789123+02:00",
+        "1969-12-31T23:59:59.5-01:30",
+        "2000-03-01T00:00:00z",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999Z",
+    ],
+)
+def test_a_timestamp_is_read_to_the_microsecond(text: str) -> None:
+    since_epoch = datetime.fromisoformat(text.upper()) - datetime(1970, 1, 1, tzinfo=UTC)
+    assert Timestamp().parse(text) == since_epoch // timedelta(microseconds=1)
+
+
+def test_a_leap_second_is_the_next_minutes_first() -> None:
+    assert Timestamp().parse("2016-12-31T23:59:60Z") == Timestamp().parse("2017-01-01T00:00:00Z")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2023-02-29T00:00:00Z",
+        "2024-04-31T00:00:00Z",
+        "2024-13-01T00:00:00Z",
+        "2024-01-01T24:00:00Z",
+        "2024-01-01T23:60:00Z",
+        "2024-01-01T23:00:61Z",
+        "2024-01-01T00:00:00+24:00",
+        "2024-01-01 00:00:00Z",
+        "2024-01-01T00:00:00",
+        "2024-01-01",
+    ],
+)
+def test_a_time_that_is_not_rfc_3339_is_refused(text: str) -> None:
+    with pytest.raises(InvalidValue, match="RFC 3339"):
+        Timestamp().parse(text)
 
 
 def test_the_filter_table_has_every_filter_of_the_contract() -> None:

@@ -218,32 +218,31 @@ class Timestamp:
 
     def parse(self, raw: str) -> int:
         match = _DATE_TIME.fullmatch(raw)
-        fields = None if match is None else [int(g) for g in match.group(1, 2, 3, 4, 5, 6)]
+        if match is None:
+            raise self._invalid(raw)
+        year, month, day, hour, minute, second = (int(g) for g in match.group(1, 2, 3, 4, 5, 6))
+        sign, offset_hours, offset_minutes = match.group(8), match.group(9), match.group(10)
+        offset = 0 if sign is None else int(offset_hours) * 60 + int(offset_minutes)
         if (
-            match is None
-            or fields is None
-            or not 1 <= fields[1] <= 12
-            or not 1 <= fields[2] <= _month_days(fields[0], fields[1])
-            or fields[3] > 23
-            or fields[4] > 59
-            or fields[5] > 60
-            or (
-                match.group(8) is not None
-                and (int(match.group(9)) > 23 or int(match.group(10)) > 59)
-            )
+            not 1 <= month <= 12
+            or not 1 <= day <= _month_days(year, month)
+            or hour > 23
+            or minute > 59
+            or second > 60  # a leap second
+            or (sign is not None and (int(offset_hours) > 23 or int(offset_minutes) > 59))
         ):
-            raise InvalidValue(
-                "must be an RFC 3339 date-time, such as 2024-06-01T12:00:00Z or "
-                f"2024-06-01T14:00:00.250+02:00; got {shown(raw)}"
-            )
-        year, month, day, hour, minute, second = fields
-        offset = 0
-        if match.group(8) is not None:
-            offset = int(match.group(9)) * 60 + int(match.group(10))
-            offset = -offset if match.group(8) == "-" else offset
-        minutes = _days_before(year, month, day) * 1440 + hour * 60 + minute - offset
-        fraction = (match.group(7) or ".")[1:7].ljust(6, "0")
+            raise self._invalid(raw)
+        minutes = _days_before(year, month, day) * 1440 + hour * 60 + minute
+        minutes -= -offset if sign == "-" else offset
+        fraction = (match.group(7) or ".")[1:7].ljust(6, "0")  # to the microsecond
         return (minutes * 60 + second) * 1_000_000 + int(fraction)
+
+    @staticmethod
+    def _invalid(raw: str) -> InvalidValue:
+        return InvalidValue(
+            "must be an RFC 3339 date-time, such as 2024-06-01T12:00:00Z or "
+            f"2024-06-01T14:00:00.250+02:00; got {shown(raw)}"
+        )
 
     def schema(self) -> JsonSchema:
         return {"type": "string", "format": "date-time"}

@@ -141,6 +141,7 @@ def create_reservation(
     """A reservation holding every number for `hold_ms`; raises NumbersUnavailable, having
     written nothing, if any cannot be reserved. A number the account holds already is held
     again by the new reservation (its earlier one keeps its own expiry)."""
+    phone_numbers = list(dict.fromkeys(phone_numbers))  # each once
     lock_numbers(connection, phone_numbers)
     reasons = unavailable_numbers(connection, account_id, phone_numbers, now_ms)
     unreservable = _selected(
