@@ -64,6 +64,15 @@ CONTRACT_PATHS = (
         re.compile(r"/v2/phone_numbers/[^/]+/voicemail"),
         "/phone_numbers/{phone_number_id}/voicemail",
     ),
+    (re.compile(r"/v2/number_reservations"), "/number_reservations"),
+    (
+        re.compile(r"/v2/number_reservations/[^/]+"),
+        "/number_reservations/{number_reservation_id}",
+    ),
+    (
+        re.compile(r"/v2/number_reservations/[^/]+/actions/extend"),
+        "/number_reservations/{number_reservation_id}/actions/extend",
+    ),
 )
 CONTRACT_METHODS = {"/phone_numbers": {"GET"}, "/phone_numbers/{id}": {"GET", "PATCH", "DELETE"}}
 CONTRACT_METHODS.update(
@@ -84,6 +93,9 @@ CONTRACT_METHODS.update(
         "/phone_numbers/slim": {"GET"},
         "/phone_numbers/voice": {"GET"},
         "/phone_numbers/{id}/voice": {"GET", "PATCH"},
+        "/number_reservations": {"GET", "POST"},
+        "/number_reservations/{number_reservation_id}": {"GET"},
+        "/number_reservations/{number_reservation_id}/actions/extend": {"POST"},
     }
 )
 

@@ -13,13 +13,12 @@ exporting/downloads.py)."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from typing import TypedDict, Unpack
 
 from numbers_api.metrics import BACKGROUND_RETRIES, DATABASE_ERRORS
-from numbers_api.settings import SettingsError
+from numbers_api.settings import seconds_from_environment
 from numbers_api.store.database import Database
 from numbers_api.store.faults import is_lock_timeout, is_statement_timeout, is_transient
 
@@ -46,23 +45,6 @@ def lease_ms_from_environment() -> int:
     return round(
         seconds_from_environment(LEASE_VARIABLE, DEFAULT_LEASE_MS / 1000, 0.1, 86_400) * 1000
     )
-
-
-def seconds_from_environment(variable: str, default: float, lowest: float, highest: float) -> float:
-    """Seconds from `lowest` to `highest` given by the environment `variable`, else `default`;
-    SettingsError for anything else."""
-    raw = os.environ.get(variable, "").strip()
-    if not raw:
-        return default
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = 0.0
-    if not lowest <= seconds <= highest:
-        raise SettingsError(
-            f"{variable}: must be seconds from {lowest:g} to {highest:g}, got {raw!r}"
-        )
-    return seconds
 
 
 def defect(error: BaseException | None) -> BaseException | None:

@@ -39,6 +39,7 @@ from numbers_api.settings import (
     RATE_LIMIT_VARIABLE,
     Settings,
     SettingsError,
+    reservation_ms_from_environment,
 )
 from numbers_api.store.accounts import (
     AccountError,
@@ -343,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_environment(args.database_url)
         lease_ms_from_environment()  # checked here: a worker would fail on it
         retry_seconds_from_environment()  # as is this
+        reservation_ms_from_environment()  # likewise: every reservation reads it
         if args.log_format is not None:
             settings = replace(settings, log_format=args.log_format)
         configure_logging(settings.log_format)

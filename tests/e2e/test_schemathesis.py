@@ -24,6 +24,7 @@ from schemathesis.checks import CHECKS, load_all_checks
 
 from tests.conftest import LiveServer
 from tests.support.factories import Inventory, number_record
+from tests.support.pool import add_to_pool, reservation_for
 
 SEED = 20_240_601
 # Fuzzed cases, positive and negative together (about 300 requests with the other phases'); the
@@ -51,6 +52,10 @@ MAY_REFUSE_VALID_REQUESTS = (
     "POST /phone_numbers/jobs/delete_phone_numbers",
     "POST /phone_numbers/jobs/update_phone_numbers",
     "POST /phone_numbers/jobs/update_emergency_settings",
+    # A number that is not available to the account (not in the pool, held by another account),
+    # or a reservation that holds none of its numbers any more.
+    "POST /number_reservations",
+    "POST /number_reservations/{number_reservation_id}/actions/extend",
 )
 
 STATUSES = (
@@ -109,6 +114,9 @@ def varied_records(count: int) -> list[dict[str, Any]]:
 # operations still find theirs), and the connection the PATCH example points at.
 EXAMPLE_IDS = ("1293384261075731499", "1293384261075731500")
 EXAMPLE_CONNECTION = "dc8e4d67-33a0-4cbb-af74-7b58f05bd494"
+# The reservation the document's examples name, and the number its request example reserves.
+EXAMPLE_RESERVATION = "12ade33a-21c0-473b-b055-b3c836e1c292"
+EXAMPLE_RESERVED_NUMBER = "+19705555098"
 
 
 def example_records() -> list[dict[str, Any]]:
@@ -134,17 +142,26 @@ def only_sendable_query(context: schemathesis.HookContext, query: dict[str, Any]
 
 @pytest.fixture(scope="module")
 def published_schema(live_server: LiveServer, live_inventory: Inventory) -> schemathesis.BaseSchema:
-    return schema_of_new_account(live_server, live_inventory, example_records())
+    add_to_pool(live_inventory.database, EXAMPLE_RESERVED_NUMBER)
+    return schema_of_new_account(
+        live_server, live_inventory, example_records(), reservation_id=EXAMPLE_RESERVATION
+    )
 
 
 def schema_of_new_account(
-    live_server: LiveServer, live_inventory: Inventory, extra: list[dict[str, Any]]
+    live_server: LiveServer,
+    live_inventory: Inventory,
+    extra: list[dict[str, Any]],
+    *,
+    reservation_id: str | None = None,
 ) -> schemathesis.BaseSchema:
     """The server's own document, loaded from the server, set to call it with the key of a new
-    account holding the varied numbers and the `extra` ones."""
+    account holding the varied numbers and the `extra` ones, and a reservation (with
+    `reservation_id` if given)."""
     account = f"schemathesis-{uuid.uuid4().hex}"
     key = live_inventory.account(account)
     live_inventory.load(account, [*varied_records(NUMBERS), *extra])
+    reservation_for(live_inventory.database, account, reservation_id)
     config = schemathesis.Config.from_dict(
         {
             "seed": SEED,
@@ -212,8 +229,9 @@ def test_stateful_sequences_keep_the_published_document(
     live_server: LiveServer, live_inventory: Inventory
 ) -> None:
     """The stateful phase: sequences of calls chained by the links Schemathesis finds between
-    the operations (a job or a download made, then read; a number listed, then read, changed or
-    released), every response checked. An account of its own: the other tests release numbers."""
+    the operations (a job or a download made, then read; a number or a reservation listed, then
+    read, changed or released), every response checked. An account of its own: the other tests
+    release numbers."""
     called: set[str] = set()
     schema = schema_of_new_account(live_server, live_inventory, [])  # the examples' ids are taken
 
@@ -232,4 +250,11 @@ def test_stateful_sequences_keep_the_published_document(
         )
     )
     # Sequences reached the operations behind the links, with the resources they were given.
-    assert {"GET /phone_numbers/{id} 200", "GET /phone_numbers/jobs/{id} 200"} <= called, called
+    # Which of a listed number's operations a run reaches depends on every operation the
+    # document has; any of them with the number found will do.
+    linked = {
+        "GET /phone_numbers/jobs/{id} 200",
+        "GET /number_reservations/{number_reservation_id} 200",
+    }
+    assert linked <= called, called
+    assert {f"{m} /phone_numbers/{{id}} 200" for m in ("GET", "PATCH", "DELETE")} & called, called

@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "spec" / "list-phone-numbers.openapi.yaml"
 # The rest of Telnyx's Phone Number Management API: the contract of every other path.
 API_CONTRACT = ROOT / "spec" / "telnyx-phone-numbers-api.openapi.yaml"
+# Numbers coming in through the API: search, reservations, orders.
+ORDERING_CONTRACT = ROOT / "spec" / "telnyx-number-ordering-api.openapi.yaml"
 CONTRACT_URI = "urn:contract"
+ORDERING_CONTRACT_URI = "urn:ordering-contract"
 API_CONTRACT_URI = "urn:api-contract"
 SERVED_URI = "urn:served"
 # Statuses the served document adds to the contract's: the limits (413, 414, 429, 503 when
@@ -30,6 +33,7 @@ def documents() -> dict[str, dict[str, Any]]:
     return {
         CONTRACT_URI: yaml.safe_load(CONTRACT.read_text()),
         API_CONTRACT_URI: yaml.safe_load(API_CONTRACT.read_text()),
+        ORDERING_CONTRACT_URI: yaml.safe_load(ORDERING_CONTRACT.read_text()),
         SERVED_URI: load_openapi_document(),
     }
 
@@ -42,6 +46,14 @@ def _registry() -> Registry[Any]:
     )
 
 
+def contract_of(path: str) -> str:
+    """The URI of the contract that describes a spec's path: the list's founding document, the
+    ordering API's, or the rest of Telnyx's API."""
+    if path == "/phone_numbers":
+        return CONTRACT_URI
+    return API_CONTRACT_URI if path.startswith("/phone_numbers") else ORDERING_CONTRACT_URI
+
+
 def validate_response(path: str, method: str, status: int, body: Any) -> None:
     """Raise unless `body` is what the contract and the served document say `method path`
     answers with `status`. The contract of the list is its founding document; of any other path,
@@ -49,7 +61,7 @@ def validate_response(path: str, method: str, status: int, body: Any) -> None:
 
     `path` is the spec's (`/phone_numbers`, `/phone_numbers/{id}`), without the `/v2` prefix.
     """
-    contract_uri = CONTRACT_URI if path == "/phone_numbers" else API_CONTRACT_URI
+    contract_uri = contract_of(path)
     for uri in (contract_uri, SERVED_URI):
         document = documents()[uri]
         responses = document["paths"][path][method.lower()]["responses"]

@@ -22,6 +22,7 @@ from numbers_api.http import (
     csv_downloads,
     jobs,
     messaging,
+    number_reservations,
     phone_number,
     voice,
     voicemail,
@@ -442,6 +443,19 @@ def create_app(settings: Settings) -> Starlette:
             GET=voicemail.retrieve_endpoint,
             POST=Write(voicemail.create_endpoint),
             PATCH=Write(voicemail.update_endpoint),
+        ),
+        route(
+            "/v2/number_reservations",
+            GET=number_reservations.list_endpoint,
+            POST=Write(number_reservations.create_endpoint),
+        ),
+        route(
+            "/v2/number_reservations/{number_reservation_id}",
+            GET=number_reservations.retrieve_endpoint,
+        ),
+        route(
+            "/v2/number_reservations/{number_reservation_id}/actions/extend",
+            POST=Write(number_reservations.extend_endpoint),
         ),
         # After the API's routes, which most requests are for: each route before a path's own
         # costs it a match.

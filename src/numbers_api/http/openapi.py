@@ -25,6 +25,7 @@ from numbers_api.query.filters import (
     FilterSet,
 )
 from numbers_api.query.list_query import page_schema
+from numbers_api.query.reservation_query import NUMBER_RESERVATION_FILTERS
 from numbers_api.serialisation import encode
 
 Operation = tuple[str, str]  # a path of the document and its method
@@ -38,6 +39,7 @@ FILTER_OBJECTS: dict[Operation, FilterSet] = {
     ("/phone_numbers/csv_downloads", "post"): CSV_DOWNLOAD_FILTERS,
     ("/phone_numbers/jobs", "get"): JOB_FILTERS,
     ("/phone_numbers/jobs/update_phone_numbers", "post"): UPDATE_JOB_FILTERS,
+    ("/number_reservations", "get"): NUMBER_RESERVATION_FILTERS,
 }
 # The operations whose contract lists a parameter for each filter and operator
 # (`filter[phone_number][contains]`); they stand in the YAML where FILTER_PARAMETERS_MARKER does.

@@ -84,8 +84,33 @@ class MatchesNothing:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class After:
+    """The field (a time, in milliseconds since the epoch) is later than this."""
+
+    field: Field
+    ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Before:
+    """The field (a time, in milliseconds since the epoch) is earlier than this."""
+
+    field: Field
+    ms: int
+
+
 Condition = (
-    OneOf | IsNull | IsNotNull | TextMatches | DigitsContain | HasTag | HasNoTags | MatchesNothing
+    OneOf
+    | IsNull
+    | IsNotNull
+    | TextMatches
+    | DigitsContain
+    | HasTag
+    | HasNoTags
+    | MatchesNothing
+    | After
+    | Before
 )
 
 

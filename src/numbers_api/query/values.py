@@ -186,3 +186,63 @@ class PhoneNumbers:
 
     def schema(self) -> JsonSchema:
         return {"type": "string", "pattern": f"^{_E164}(,{_E164})*$"}
+
+
+# RFC 3339's date-time (what JSON Schema's `date-time` format names): a date, `T`, a time with
+# seconds (60 for a leap second) and an optional fraction, and `Z` or an offset.
+_DATE_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+)
+
+
+def _days_before(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to the date, in the proleptic Gregorian calendar (any year)."""
+    year -= month <= 2
+    era, year_of_era = divmod(year, 400)
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468
+
+
+def _month_days(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+@dataclass(frozen=True, slots=True)
+class Timestamp:
+    """An RFC 3339 date-time (`2024-06-01T12:00:00Z`, `2024-06-01T14:00:00.5+02:00`), as
+    microseconds since the Unix epoch."""
+
+    def parse(self, raw: str) -> int:
+        match = _DATE_TIME.fullmatch(raw)
+        if match is None:
+            raise self._invalid(raw)
+        year, month, day, hour, minute, second = (int(g) for g in match.group(1, 2, 3, 4, 5, 6))
+        sign, offset_hours, offset_minutes = match.group(8), match.group(9), match.group(10)
+        offset = 0 if sign is None else int(offset_hours) * 60 + int(offset_minutes)
+        if (
+            not 1 <= month <= 12
+            or not 1 <= day <= _month_days(year, month)
+            or hour > 23
+            or minute > 59
+            or second > 60  # a leap second
+            or (sign is not None and (int(offset_hours) > 23 or int(offset_minutes) > 59))
+        ):
+            raise self._invalid(raw)
+        minutes = _days_before(year, month, day) * 1440 + hour * 60 + minute
+        minutes -= -offset if sign == "-" else offset
+        fraction = (match.group(7) or ".")[1:7].ljust(6, "0")  # to the microsecond
+        return (minutes * 60 + second) * 1_000_000 + int(fraction)
+
+    @staticmethod
+    def _invalid(raw: str) -> InvalidValue:
+        return InvalidValue(
+            "must be an RFC 3339 date-time, such as 2024-06-01T12:00:00Z or "
+            f"2024-06-01T14:00:00.250+02:00; got {shown(raw)}"
+        )
+
+    def schema(self) -> JsonSchema:
+        return {"type": "string", "format": "date-time"}

@@ -60,6 +60,9 @@ class Dialect:
     # Ends a `SELECT` of rows to claim: rows another transaction holds are passed over, not
     # waited for (SQLite has one writer at a time, so nothing is ever held).
     skip_locked: str = ""
+    # Ends a `SELECT` of rows to lock until the transaction ends (SQLite: its one writer at a
+    # time holds them all already).
+    for_update: str = ""
 
 
 SQLITE = Dialect(
@@ -112,4 +115,5 @@ POSTGRESQL = Dialect(
         '\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\')'
     ),
     skip_locked=" FOR UPDATE SKIP LOCKED",
+    for_update=" FOR UPDATE",
 )

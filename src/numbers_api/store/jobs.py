@@ -21,6 +21,7 @@ from numbers_api.query.conditions import Condition, Field, OneOf, SortKey
 from numbers_api.query.job_query import JobListQuery
 from numbers_api.store.accounts import lock_account
 from numbers_api.store.database import NUMBER_TABLES, Connection
+from numbers_api.store.pages import account_page
 
 PENDING = "pending"
 IN_PROGRESS = "in_progress"
@@ -183,25 +184,15 @@ def list_jobs(
     connection: Connection, account_id: int, query: JobListQuery
 ) -> tuple[int, list[Job]]:
     """The exact number of the account's jobs that match, and the query's page of them."""
-    clauses = ["account_id = ?"]
-    parameters: list[object] = [account_id]
-    for condition in query.conditions:
-        clause, values = _condition(condition)
-        clauses.append(clause)
-        parameters.extend(values)
-    where = " AND ".join(clauses)
-    total = int(
-        connection.execute(
-            f"SELECT count(*) FROM phone_number_jobs WHERE {where}", parameters
-        ).fetchone()[0]
+    total, rows = account_page(
+        connection,
+        table="phone_number_jobs",
+        columns=JOB_COLUMNS,
+        account_id=account_id,
+        clauses=[_condition(condition) for condition in query.conditions],
+        order_by=_order_by(query.order),
+        page=query.page,
     )
-    if query.page.offset >= total:  # also keeps an offset beyond 64 bits out of the SQL
-        return total, []
-    rows = connection.execute(
-        f"SELECT {JOB_COLUMNS} FROM phone_number_jobs WHERE {where} "
-        f"ORDER BY {_order_by(query.order)} LIMIT ? OFFSET ?",
-        [*parameters, query.page.size, query.page.offset],
-    ).fetchall()
     return total, _with_operations(connection, rows)
 
 

@@ -34,8 +34,9 @@ from urllib.parse import unquote, urlsplit
 import orjson
 
 from numbers_api import __version__
-from numbers_api.background import BackgroundRunner, RunnerOptions, seconds_from_environment
+from numbers_api.background import BackgroundRunner, RunnerOptions
 from numbers_api.metrics import WEBHOOK_ATTEMPTS, WEBHOOKS_WAITING
+from numbers_api.settings import seconds_from_environment
 from numbers_api.store.database import Database
 from numbers_api.store.webhook_outbox import (
     ClaimedDelivery,
