@@ -69,6 +69,10 @@ export async function startServer({ rateLimit = 0 } = {}) {
     cli,
     /** A new account holding `records` (the import's record form); its API key. */
     account(records = []) {
+      return this.namedAccount(records).key;
+    },
+    /** A new account holding `records`: its name (for the command line) and its API key. */
+    namedAccount(records = []) {
       const name = `node-${process.pid}-${++accounts}`;
       const key = cli('accounts', 'create', name).trim().split('\n').at(-1);
       if (records.length) {
@@ -76,7 +80,7 @@ export async function startServer({ rateLimit = 0 } = {}) {
         writeFileSync(file, records.map((record) => JSON.stringify(record)).join('\n') + '\n');
         cli('import', file, '--account', name);
       }
-      return key;
+      return { name, key };
     },
     /** An SDK client for `key`, with no retries unless asked. */
     client(key, options = {}) {
