@@ -13,7 +13,6 @@ exporting/downloads.py)."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from typing import TypedDict, Unpack
@@ -22,6 +21,7 @@ from numbers_api.metrics import BACKGROUND_RETRIES, DATABASE_ERRORS
 from numbers_api.settings import SettingsError
 from numbers_api.store.database import Database
 from numbers_api.store.faults import is_lock_timeout, is_statement_timeout, is_transient
+from numbers_api.store.pool import DurationError, seconds_from_environment
 
 log = logging.getLogger("numbers_api.background")
 
@@ -43,15 +43,12 @@ DEFAULT_LEASE_MS = 30_000
 
 def lease_ms_from_environment() -> int:
     """The lease runners take on their work: `NUMBERS_API_LEASE_SECONDS`, else 30 s."""
-    raw = os.environ.get(LEASE_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_LEASE_MS
     try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = 0.0
-    if not 0.1 <= seconds <= 86_400:
-        raise SettingsError(f"{LEASE_VARIABLE}: must be seconds from 0.1 to 86400, got {raw!r}")
+        seconds = seconds_from_environment(
+            LEASE_VARIABLE, DEFAULT_LEASE_MS / 1000, minimum=0.1, maximum=86_400
+        )
+    except DurationError as error:
+        raise SettingsError(str(error)) from None
     return round(seconds * 1000)
 
 

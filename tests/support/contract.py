@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "spec" / "list-phone-numbers.openapi.yaml"
 # The rest of Telnyx's Phone Number Management API: the contract of every other path.
 API_CONTRACT = ROOT / "spec" / "telnyx-phone-numbers-api.openapi.yaml"
+# Number orders, their sub orders and numbers: the ordering contract.
+ORDERING_CONTRACT = ROOT / "spec" / "telnyx-number-ordering-api.openapi.yaml"
+ORDERING_PREFIXES = ("/number_orders", "/sub_number_orders", "/number_order_phone_numbers")
+ORDERING_CONTRACT_URI = "urn:ordering-contract"
 CONTRACT_URI = "urn:contract"
 API_CONTRACT_URI = "urn:api-contract"
 SERVED_URI = "urn:served"
@@ -30,6 +34,7 @@ def documents() -> dict[str, dict[str, Any]]:
     return {
         CONTRACT_URI: yaml.safe_load(CONTRACT.read_text()),
         API_CONTRACT_URI: yaml.safe_load(API_CONTRACT.read_text()),
+        ORDERING_CONTRACT_URI: yaml.safe_load(ORDERING_CONTRACT.read_text()),
         SERVED_URI: load_openapi_document(),
     }
 
@@ -50,6 +55,8 @@ def validate_response(path: str, method: str, status: int, body: Any) -> None:
     `path` is the spec's (`/phone_numbers`, `/phone_numbers/{id}`), without the `/v2` prefix.
     """
     contract_uri = CONTRACT_URI if path == "/phone_numbers" else API_CONTRACT_URI
+    if path.startswith(ORDERING_PREFIXES):
+        contract_uri = ORDERING_CONTRACT_URI
     for uri in (contract_uri, SERVED_URI):
         document = documents()[uri]
         responses = document["paths"][path][method.lower()]["responses"]

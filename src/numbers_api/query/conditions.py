@@ -26,6 +26,11 @@ class Field(enum.Enum):
     JOB_TYPE = "job_type"  # not a number's: a bulk job's type, for the list of jobs
     MESSAGING_PROFILE_ID = "messaging_profile_id"
     BUNDLE_ID = "bundle_id"
+    # Not a number's: a number order's, sub order's or ordered number's (query/order_query.py).
+    ORDER_ID = "order_id"
+    COUNTRY_CODE = "country_code"
+    PHONE_NUMBERS_COUNT = "phone_numbers_count"
+    REQUIREMENTS_MET = "requirements_met"
 
 
 class TextMatch(enum.Enum):
@@ -84,8 +89,26 @@ class MatchesNothing:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Compares:
+    """The field (a number, a timestamp in milliseconds or a flag as 0/1) compared with a value:
+    `operator` is one of =, < and >."""
+
+    field: Field
+    operator: str
+    value: int
+
+
 Condition = (
-    OneOf | IsNull | IsNotNull | TextMatches | DigitsContain | HasTag | HasNoTags | MatchesNothing
+    OneOf
+    | IsNull
+    | IsNotNull
+    | TextMatches
+    | DigitsContain
+    | HasTag
+    | HasNoTags
+    | MatchesNothing
+    | Compares
 )
 
 
