@@ -20,6 +20,7 @@ from numbers_api.query.order_query import (
     SUB_NUMBER_ORDER_RETRIEVE_FILTERS,
 )
 from numbers_api.store.database import Database
+from numbers_api.store.number_index import IndexMode
 from numbers_api.store.pool import POOL_RETURN_VARIABLE
 from tests.conftest import ApiClient, make_client
 from tests.support.contract import ORDERING_CONTRACT_URI, documents
@@ -54,16 +55,19 @@ def key(inventory: Inventory) -> str:
 
 
 @pytest.fixture
-def idle(database_url: str, database: Database) -> ApiClient:
-    """The app with no runner: orders stay pending."""
-    return make_client(database_url, runners=False)
+def idle(database_url: str, database: Database, index_mode: IndexMode) -> ApiClient:
+    """The app with no runner: orders stay pending. Lists answered from the account's index or
+    by SQL alone."""
+    return make_client(database_url, index_mode=index_mode, runners=False)
 
 
 @pytest.fixture
-def running(database_url: str, database: Database, monkeypatch: pytest.MonkeyPatch) -> ApiClient:
+def running(
+    database_url: str, database: Database, monkeypatch: pytest.MonkeyPatch, index_mode: IndexMode
+) -> ApiClient:
     """The app with its runners, and orders due at once."""
     monkeypatch.setenv(ORDER_SECONDS_VARIABLE, "0")
-    return make_client(database_url)
+    return make_client(database_url, index_mode=index_mode)
 
 
 def order(api: ApiClient, key: str, *numbers: str, **fields: Any) -> Any:
@@ -143,6 +147,26 @@ def test_ordered_numbers_are_in_the_inventory_purchase_pending_with_the_orders_s
     )
     shown = idle.get(f"/v2/phone_numbers/{listed['id']}", key).json()["data"]
     assert shown["status"] == "purchase-pending"
+
+
+def test_every_view_shows_ordered_numbers(idle: ApiClient, key: str, pool: Pool) -> None:
+    [number] = pool.found("orders")
+    made(idle, key, number)
+    for view in ("/v2/phone_numbers/voice", "/v2/phone_numbers/messaging"):
+        assert number in inventory_numbers(idle, key, view)
+
+
+def test_a_list_read_before_completion_shows_the_number_active_after_it(
+    idle: ApiClient, key: str, pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ORDER_SECONDS_VARIABLE, "0")
+    [number] = pool.found("orders")
+    made(idle, key, number)
+    assert inventory_numbers(idle, key)[number]["status"] == "purchase-pending"  # now cached
+    runner = idle.client.app.state.api.worker.orders  # type: ignore[attr-defined]
+    assert runner.run_next()
+    assert inventory_numbers(idle, key)[number]["status"] == "active"
+    assert inventory_numbers(idle, key, "/v2/phone_numbers/slim")[number]["status"] == "active"
 
 
 def test_the_list_filters_find_ordered_numbers_as_purchased(

@@ -19,7 +19,6 @@ from tests.e2e.test_sdk import Accounts, accounts  # noqa: F401 (the fixture)
 from tests.support.ordering import Pool
 
 DE_ADDRESS, DE_PROOF = (r.requirement_id for r in REQUIREMENTS[("DE", "local")])
-_german = iter(range(10_000, 99_999))
 
 
 @pytest.fixture
@@ -86,8 +85,7 @@ def test_sub_orders_and_their_numbers_through_the_sdk(
 ) -> None:
     client, _ = accounts.new()
     name = accounts.numbers_api.name
-    german = pool.add(f"+49301{next(_german):05d}", country_code="DE", locality="Berlin")
-    pool.searched(name, german)
+    german = pool.found_german(name)
     [american] = pool.found(name)
     order = client.number_orders.create(
         phone_numbers=[{"phone_number": german}, {"phone_number": american}]
@@ -126,11 +124,7 @@ def test_a_sub_order_cancelled_and_a_requirement_group_through_the_sdk(
 ) -> None:
     client, _ = accounts.new()
     name = accounts.numbers_api.name
-    first, second = (
-        pool.add(f"+49301{next(_german):05d}", country_code="DE", locality="Berlin")
-        for _ in range(2)
-    )
-    pool.searched(name, first, second)
+    first, second = pool.found_german(name), pool.found_german(name)
     kept = client.number_orders.create(phone_numbers=[{"phone_number": first}]).data
     dropped = client.number_orders.create(phone_numbers=[{"phone_number": second}]).data
     assert kept is not None

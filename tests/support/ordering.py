@@ -4,6 +4,7 @@ reservations are built elsewhere; an order only reads these rows)."""
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 
@@ -12,6 +13,12 @@ from numbers_api.store.database import Database
 from tests.support.factories import fresh_number
 
 HOUR_MS = 3600 * 1000
+_german = itertools.count()
+
+
+def fresh_german_number() -> str:
+    """A valid Berlin number that no other call returns (DE local needs requirements)."""
+    return f"+49301{next(_german) % 100_000:05d}"
 
 
 def now_ms() -> int:
@@ -33,7 +40,8 @@ class Pool:
         locality: str = "Denver",
         available_from: int = 0,
     ) -> str:
-        """A number in the pool (a fresh US local one unless given); returns it."""
+        """A number in the pool (a fresh US local one unless given; one already there is left as
+        it is); returns it."""
         number = phone_number or fresh_number()
         with self.database.transaction() as connection:
             connection.execute(
@@ -41,7 +49,7 @@ class Pool:
                 "national_destination_code, locality, administrative_area, rate_center, features, "
                 "currency, monthly_cost, upfront_cost, quickship, reservable, source, "
                 "available_from) VALUES (?, ?, ?, '', ?, '', '', '[]', 'USD', '1.00', '1.00', "
-                "TRUE, TRUE, 'test', ?)",
+                "TRUE, TRUE, 'test', ?) ON CONFLICT DO NOTHING",
                 (number, country_code, phone_number_type, locality, available_from),
             )
         return number
@@ -57,11 +65,17 @@ class Pool:
                     (owner, number, now_ms() if at_ms is None else at_ms),
                 )
 
-    def found(self, account: str, count: int = 1, **fields: str) -> list[str]:
-        """Fresh numbers in the pool that the account's search just returned."""
-        numbers = [self.add(**fields) for _ in range(count)]  # type: ignore[arg-type]
+    def found(self, account: str, count: int = 1) -> list[str]:
+        """Fresh US numbers in the pool that the account's search just returned."""
+        numbers = [self.add() for _ in range(count)]
         self.searched(account, *numbers)
         return numbers
+
+    def found_german(self, account: str) -> str:
+        """A fresh DE local number in the pool that the account's search just returned."""
+        number = self.add(fresh_german_number(), country_code="DE", locality="Berlin")
+        self.searched(account, number)
+        return number
 
     def reserve(self, account: str, *numbers: str, expires_at: int | None = None) -> str:
         """The account holds the numbers reserved (30 minutes, unless `expires_at`); the
