@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from numbers_api.cli import main
 from numbers_api.ordering.orders import ORDER_SECONDS_VARIABLE
 from numbers_api.ordering.requirements import REQUIREMENTS
 from numbers_api.query.filters import FilterSet
@@ -636,3 +637,15 @@ def test_another_accounts_orders_are_not_found(
 def test_each_filter_table_has_every_filter_of_the_contract(path: str, filters: FilterSet) -> None:
     contract = list_parameters(documents()[ORDERING_CONTRACT_URI], path)["filter"]["schema"]
     assert set(filters.filters) == set(contract["properties"])
+
+
+@pytest.mark.parametrize("variable", [ORDER_SECONDS_VARIABLE, POOL_RETURN_VARIABLE])
+def test_a_bad_timing_variable_stops_the_server_from_starting(
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+) -> None:
+    monkeypatch.setenv(variable, "soon")
+    assert main(["--database-url", database_url, "serve"]) == 2
+    assert variable in capsys.readouterr().err
