@@ -468,6 +468,24 @@ def test_an_orders_customer_reference_can_be_changed(idle: ApiClient, key: str, 
         "PATCH", f"/v2/number_orders/{order_id}", key, json={"customer_reference": "new-ref"}
     )
     assert response.json()["data"]["customer_reference"] == "new-ref"
+    [sub_id] = response.json()["data"]["sub_number_orders_ids"]
+    sub = idle.get(f"/v2/sub_number_orders/{sub_id}", key).json()["data"]
+    assert sub["customer_reference"] == "new-ref"
+
+
+def test_values_given_to_numbers_already_done_are_ignored(
+    running: ApiClient, key: str, pool: Pool
+) -> None:
+    data = made(running, key, german(pool, "orders", 9))
+    [number] = data["phone_numbers"]
+    path = f"/v2/number_order_phone_numbers/{number['id']}/requirement_group"
+    running.request("POST", path, key, json=GROUP_ID)
+    completed(running, key, data["id"])
+    response = running.request("PATCH", f"/v2/number_orders/{data['id']}", key, json=VALUES)
+    assert response.status_code == 200
+    [number] = response.json()["data"]["phone_numbers"]
+    values = {r["field_value"] for r in number["regulatory_requirements"]}
+    assert values == {GROUP_ID["requirement_group_id"]}
 
 
 # Cancelling ---------------------------------------------------------------------------------------

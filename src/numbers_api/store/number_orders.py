@@ -551,8 +551,14 @@ def _where(
 def set_customer_reference(
     connection: Connection, order_id: str, customer_reference: str, now_ms: int
 ) -> None:
+    """The order's customer reference, and its sub orders' (the inventory's numbers keep the
+    one they were ordered with: `PATCH /v2/phone_numbers/{id}` changes theirs)."""
     connection.execute(
         "UPDATE number_orders SET customer_reference = ?, updated_at = ? WHERE id = ?",
+        (customer_reference, now_ms, order_id),
+    )
+    connection.execute(
+        "UPDATE sub_number_orders SET customer_reference = ?, updated_at = ? WHERE order_id = ?",
         (customer_reference, now_ms, order_id),
     )
 
@@ -593,18 +599,19 @@ def set_requirement_values(
     ).fetchall():
         lock_order(connection, order_id)
     rows = connection.execute(
-        f"SELECT id, order_id, regulatory_requirements FROM number_order_phone_numbers "
-        f"WHERE {scope} = ? AND account_id = ? AND status = ?",
-        (scope_id, account_id, PENDING),
+        "SELECT id, order_id, regulatory_requirements, status FROM number_order_phone_numbers "
+        f"WHERE {scope} = ? AND account_id = ?",
+        (scope_id, account_id),
     ).fetchall()
-    numbers = [(row[0], row[1], orjson.loads(row[2])) for row in rows]
-    known = {r["requirement_id"] for _, _, requirements in numbers for r in requirements}
+    numbers = [(row[0], row[1], orjson.loads(row[2]), row[3]) for row in rows]
+    known = {r["requirement_id"] for _, _, requirements, _ in numbers for r in requirements}
     for index, (requirement_id, _) in enumerate(values):
         if requirement_id not in known:
             raise UnknownRequirement(index, requirement_id)
     given = dict(values)
     orders: set[str] = set()
-    for number_id, order_id, requirements in numbers:
+    pending = [number for number in numbers if number[3] == PENDING]
+    for number_id, order_id, requirements, _ in pending:
         changed = [
             {
                 **r,
