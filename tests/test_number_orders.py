@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from numbers_api.cli import main
+from numbers_api.ordering import runner as runner_module
 from numbers_api.ordering.orders import ORDER_SECONDS_VARIABLE
 from numbers_api.ordering.requirements import REQUIREMENTS
 from numbers_api.query.filters import FilterSet
@@ -21,6 +22,7 @@ from numbers_api.query.order_query import (
     SUB_NUMBER_ORDER_RETRIEVE_FILTERS,
 )
 from numbers_api.store.database import Database
+from numbers_api.store.faults import DatabaseUnavailable
 from numbers_api.store.number_index import IndexMode
 from numbers_api.store.pool import POOL_RETURN_VARIABLE
 from tests.conftest import ApiClient, make_client
@@ -667,3 +669,57 @@ def test_a_bad_timing_variable_stops_the_server_from_starting(
     monkeypatch.setenv(variable, "soon")
     assert main(["--database-url", database_url, "serve"]) == 2
     assert variable in capsys.readouterr().err
+
+
+def test_an_order_whose_completion_fails_for_good_fails_its_numbers(
+    idle: ApiClient,
+    key: str,
+    pool: Pool,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(ORDER_SECONDS_VARIABLE, "0")
+    [number] = pool.found("orders")
+    order_id = made(idle, key, number)["id"]
+
+    def broken(*arguments: object) -> str:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(runner_module, "complete_order", broken)
+    runner = idle.client.app.state.api.worker.orders  # type: ignore[attr-defined]
+    assert runner.run_next()
+    data = idle.get(f"/v2/number_orders/{order_id}", key).json()["data"]
+    assert data["status"] == "failure"
+    assert {n["status"] for n in data["phone_numbers"]} == {"failure"}
+    assert inventory_numbers(idle, key)[number]["status"] == "purchase-failed"
+
+
+def test_an_order_whose_completion_meets_a_transient_fault_is_tried_again_later(
+    idle: ApiClient,
+    key: str,
+    pool: Pool,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(ORDER_SECONDS_VARIABLE, "0")
+    [number] = pool.found("orders")
+    order_id = made(idle, key, number)["id"]
+
+    def unavailable(*arguments: object) -> str:
+        raise DatabaseUnavailable("the database is restarting")
+
+    monkeypatch.setattr(runner_module, "complete_order", unavailable)
+    runner = idle.client.app.state.api.worker.orders  # type: ignore[attr-defined]
+    before = now_ms()
+    assert runner.run_next()
+    with database.snapshot() as connection:
+        due, claimed_by, attempts = connection.execute(
+            "SELECT complete_after, claimed_by, attempts FROM number_orders WHERE id = ?",
+            (order_id,),
+        ).fetchone()
+    assert due >= before + 1000  # the first retry waits 2 s
+    assert claimed_by is None
+    assert attempts == 1
+    assert idle.get(f"/v2/number_orders/{order_id}", key).json()["data"]["status"] == "pending"
+    monkeypatch.undo()
+    assert not runner.run_next()  # not due yet

@@ -18,6 +18,7 @@ import uuid
 from typing import Unpack
 
 from numbers_api.background import BackgroundRunner, RunnerOptions, defect, describe
+from numbers_api.metrics import NUMBER_ORDERS
 from numbers_api.ordering.orders import complete_order, fail_order
 from numbers_api.store.database import Database
 from numbers_api.store.number_orders import ClaimedOrder, claim_order, release_order
@@ -47,17 +48,19 @@ class OrderRunner(BackgroundRunner):
             self._attempt_failed(order, error)
             return True
         if status is not None:
+            NUMBER_ORDERS.labels(outcome=status).inc()
             log.info("number order %s: %s, by %s", order.id, status, self.name)
         return True
 
     def _attempt_failed(self, order: ClaimedOrder, error: Exception) -> None:
         wait = self.retry_wait(error, order.attempts)
         now = _now_ms()
+        status = None
         with self.database.transaction() as connection:
             if wait is not None:
                 release_order(connection, order.id, self.name, now + round(wait * 1000))
             else:
-                fail_order(connection, order, now)
+                status = fail_order(connection, order, now)
         if wait is not None:
             self.counted_retry(error)
             log.warning(
@@ -69,6 +72,8 @@ class OrderRunner(BackgroundRunner):
                 wait,
             )
             return
+        if status is not None:
+            NUMBER_ORDERS.labels(outcome=status).inc()
         log.error("number order %s failed for good", order.id, exc_info=defect(error))
 
 
