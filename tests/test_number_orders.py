@@ -671,23 +671,28 @@ def test_a_bad_timing_variable_stops_the_server_from_starting(
     assert variable in capsys.readouterr().err
 
 
-def test_an_order_whose_completion_fails_for_good_fails_its_numbers(
-    idle: ApiClient,
-    key: str,
-    pool: Pool,
-    database: Database,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def failing_attempt(
+    api: ApiClient, key: str, pool: Pool, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> tuple[str, str, Any]:
+    """An order due at once, and its runner's attempt at it failing with `error`: the order's
+    id, its number and the runner."""
     monkeypatch.setenv(ORDER_SECONDS_VARIABLE, "0")
     [number] = pool.found("orders")
-    order_id = made(idle, key, number)["id"]
+    order_id = made(api, key, number)["id"]
 
-    def broken(*arguments: object) -> str:
-        raise RuntimeError("a defect")
+    def failing(*arguments: object) -> str:
+        raise error
 
-    monkeypatch.setattr(runner_module, "complete_order", broken)
-    runner = idle.client.app.state.api.worker.orders  # type: ignore[attr-defined]
+    monkeypatch.setattr(runner_module, "complete_order", failing)
+    runner = api.client.app.state.api.worker.orders  # type: ignore[attr-defined]
     assert runner.run_next()
+    return order_id, number, runner
+
+
+def test_an_order_whose_completion_fails_for_good_fails_its_numbers(
+    idle: ApiClient, key: str, pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id, number, _ = failing_attempt(idle, key, pool, monkeypatch, RuntimeError("a defect"))
     data = idle.get(f"/v2/number_orders/{order_id}", key).json()["data"]
     assert data["status"] == "failure"
     assert {n["status"] for n in data["phone_numbers"]} == {"failure"}
@@ -701,17 +706,10 @@ def test_an_order_whose_completion_meets_a_transient_fault_is_tried_again_later(
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(ORDER_SECONDS_VARIABLE, "0")
-    [number] = pool.found("orders")
-    order_id = made(idle, key, number)["id"]
-
-    def unavailable(*arguments: object) -> str:
-        raise DatabaseUnavailable("the database is restarting")
-
-    monkeypatch.setattr(runner_module, "complete_order", unavailable)
-    runner = idle.client.app.state.api.worker.orders  # type: ignore[attr-defined]
     before = now_ms()
-    assert runner.run_next()
+    order_id, _, runner = failing_attempt(
+        idle, key, pool, monkeypatch, DatabaseUnavailable("the database is restarting")
+    )
     with database.snapshot() as connection:
         due, claimed_by, attempts = connection.execute(
             "SELECT complete_after, claimed_by, attempts FROM number_orders WHERE id = ?",
