@@ -98,6 +98,41 @@ CONTRACT_METHODS.update(
         "/number_reservations/{number_reservation_id}/actions/extend": {"POST"},
     }
 )
+# Number orders (the ordering contract): the served path's pattern, the spec's path, its methods.
+_ORDER_ID = "[0-9a-f-]+"
+ORDERING_PATHS = (
+    ("/number_orders", "/number_orders", {"GET", "POST"}),
+    (f"/number_orders/{_ORDER_ID}", "/number_orders/{number_order_id}", {"GET", "PATCH"}),
+    ("/sub_number_orders", "/sub_number_orders", {"GET"}),
+    (
+        f"/sub_number_orders/{_ORDER_ID}",
+        "/sub_number_orders/{sub_number_order_id}",
+        {"GET", "PATCH"},
+    ),
+    (
+        f"/sub_number_orders/{_ORDER_ID}/cancel",
+        "/sub_number_orders/{sub_number_order_id}/cancel",
+        {"PATCH"},
+    ),
+    (
+        f"/sub_number_orders/{_ORDER_ID}/requirement_group",
+        "/sub_number_orders/{id}/requirement_group",
+        {"POST"},
+    ),
+    ("/number_order_phone_numbers", "/number_order_phone_numbers", {"GET"}),
+    (
+        f"/number_order_phone_numbers/{_ORDER_ID}",
+        "/number_order_phone_numbers/{number_order_phone_number_id}",
+        {"GET", "PATCH"},
+    ),
+    (
+        f"/number_order_phone_numbers/{_ORDER_ID}/requirement_group",
+        "/number_order_phone_numbers/{id}/requirement_group",
+        {"POST"},
+    ),
+)
+CONTRACT_PATHS += tuple((re.compile(f"/v2{served}"), spec) for served, spec, _ in ORDERING_PATHS)
+CONTRACT_METHODS.update({spec: methods for _, spec, methods in ORDERING_PATHS})
 
 
 def contract_path(path: str) -> str | None:
@@ -209,6 +244,7 @@ def started(
         if not runners:
             client.app.state.api.worker.jobs.stop()  # type: ignore[attr-defined]
             client.app.state.api.worker.downloads.stop()  # type: ignore[attr-defined]
+            client.app.state.api.worker.orders.stop()  # type: ignore[attr-defined]
         yield ApiClient(client)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from numbers_api.query.conditions import After, Before, Field, OneOf
+from numbers_api.query.conditions import Compares, Field, OneOf
 from numbers_api.query.list_query import Page
 from numbers_api.query.reservation_query import NUMBER_RESERVATION_FILTERS, ReservationListQuery
 from numbers_api.query.values import InvalidValue, Timestamp
@@ -332,9 +332,11 @@ def test_the_list_filters_by_creation_time(inventory: Inventory, database: Datab
         with database.snapshot() as connection:
             return [r.id for r in list_reservations(connection, mine, query)[1]]
 
-    assert listed(After(Field.CREATED_AT, T0)) == [ids[2], ids[1]]
-    assert listed(Before(Field.CREATED_AT, T0 + 2000)) == [ids[1], ids[0]]
-    assert listed(After(Field.CREATED_AT, T0), Before(Field.CREATED_AT, T0 + 2000)) == [ids[1]]
+    assert listed(Compares(Field.CREATED_AT, ">", T0)) == [ids[2], ids[1]]
+    assert listed(Compares(Field.CREATED_AT, "<", T0 + 2000)) == [ids[1], ids[0]]
+    assert listed(
+        Compares(Field.CREATED_AT, ">", T0), Compares(Field.CREATED_AT, "<", T0 + 2000)
+    ) == [ids[1]]
     assert listed(OneOf(Field.PHONE_NUMBER, (numbers[0],))) == [ids[0]]
 
 

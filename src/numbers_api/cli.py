@@ -24,6 +24,7 @@ from numbers_api.importing.readers import UnsupportedFile
 from numbers_api.importing.run import import_file, import_records, print_problem
 from numbers_api.logs import LOG_FORMAT_VARIABLE, LOG_FORMATS, configure_logging
 from numbers_api.metrics import MULTIPROCESS_VARIABLE, scraped_registry
+from numbers_api.ordering.orders import check_environment as check_ordering_environment
 from numbers_api.query.csv_download_query import filter_arguments, filter_conditions
 from numbers_api.query.errors import InvalidQuery
 from numbers_api.query.filters import PHONE_NUMBER_FILTERS
@@ -345,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lease_ms_from_environment()  # checked here: a worker would fail on it
         retry_seconds_from_environment()  # as is this
         reservation_ms_from_environment()  # likewise: every reservation reads it
+        check_ordering_environment()  # NUMBERS_API_ORDER_SECONDS, NUMBERS_API_POOL_RETURN_SECONDS
         if args.log_format is not None:
             settings = replace(settings, log_format=args.log_format)
         configure_logging(settings.log_format)

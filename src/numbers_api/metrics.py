@@ -69,6 +69,12 @@ JOBS = Counter(
     "Bulk jobs ended, by outcome (successful, failed).",
     ["outcome"],
 )
+# Number orders ended by their runner (docs/ordering.md, "Orders").
+NUMBER_ORDERS = Counter(
+    "numbers_api_number_orders",
+    "Number orders ended by their runner, by outcome (success, failure).",
+    ["outcome"],
+)
 CSV_DOWNLOADS = Counter(
     "numbers_api_csv_downloads",
     "CSV downloads ended, by outcome (complete, failed).",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +112,7 @@ def seconds_from_environment(variable: str, default: float, lowest: float, highe
     try:
         seconds = float(raw)
     except ValueError:
-        seconds = 0.0
+        seconds = math.nan  # in no range
     if not lowest <= seconds <= highest:
         raise SettingsError(
             f"{variable}: must be seconds from {lowest:g} to {highest:g}, got {raw!r}"

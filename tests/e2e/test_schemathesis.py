@@ -22,8 +22,13 @@ import pytest
 import schemathesis
 from schemathesis.checks import CHECKS, load_all_checks
 
+from numbers_api.ordering.orders import RequestedNumber, create_order
+from numbers_api.store.accounts import account_id
+from numbers_api.store.database import Database
+from numbers_api.store.number_orders import OrderSettings
 from tests.conftest import LiveServer
 from tests.support.factories import Inventory, number_record
+from tests.support.ordering import Pool, now_ms
 from tests.support.pool import add_to_pool, reservation_for
 
 SEED = 20_240_601
@@ -56,6 +61,15 @@ MAY_REFUSE_VALID_REQUESTS = (
     # or a reservation that holds none of its numbers any more.
     "POST /number_reservations",
     "POST /number_reservations/{number_reservation_id}/actions/extend",
+    # A number this account may not order (never searched, no longer available, held by another
+    # account), or a connection, messaging profile or billing group it lacks (10013).
+    "POST /number_orders",
+    # A requirement_id that none of the numbers concerned has.
+    "PATCH /number_orders/{number_order_id}",
+    "PATCH /sub_number_orders/{sub_number_order_id}",
+    "PATCH /number_order_phone_numbers/{number_order_phone_number_id}",
+    # A sub order that is no longer pending.
+    "PATCH /sub_number_orders/{sub_number_order_id}/cancel",
 )
 
 STATUSES = (
@@ -126,6 +140,28 @@ def example_records() -> list[dict[str, Any]]:
     ]
 
 
+# The number of CreateNumberOrderRequest's example: in the pool and found by the account, so that
+# the example's order is made (by the first account; for the others it is no longer available).
+EXAMPLE_ORDERED = "+19705555098"
+
+
+def seed_orders(database: Database, account: str) -> None:
+    """An order of the account: two US numbers (completed by the server's runner) and a German
+    one (pending: its requirements are not met), so positive cases find orders of both kinds."""
+    pool = Pool(database)
+    numbers = [*pool.found(account, 2), pool.found_german(account)]
+    pool.add(EXAMPLE_ORDERED)
+    pool.searched(account, EXAMPLE_ORDERED)
+    with database.transaction() as connection:
+        create_order(
+            connection,
+            account_id(connection, account),
+            OrderSettings(None, None, None, "MY REF 001"),
+            [RequestedNumber(number) for number in numbers],
+            now_ms(),
+        )
+
+
 def only_sendable_query(context: schemathesis.HookContext, query: dict[str, Any]) -> bool:
     """A `filter_query` hook: no query value that the HTTP client drops without a trace
     (operations without query parameters get None).
@@ -162,6 +198,7 @@ def schema_of_new_account(
     key = live_inventory.account(account)
     live_inventory.load(account, [*varied_records(NUMBERS), *extra])
     reservation_for(live_inventory.database, account, reservation_id)
+    seed_orders(live_inventory.database, account)
     config = schemathesis.Config.from_dict(
         {
             "seed": SEED,

@@ -22,6 +22,7 @@ from numbers_api.http import (
     csv_downloads,
     jobs,
     messaging,
+    number_orders,
     number_reservations,
     phone_number,
     voice,
@@ -52,6 +53,7 @@ from numbers_api.metrics import (
     worker_ended,
     worker_started,
 )
+from numbers_api.ordering.runner import OrderRunner
 from numbers_api.query.list_query import ListQuery
 from numbers_api.settings import Settings
 from numbers_api.store.accounts import Caller, authentication, current_caller
@@ -123,6 +125,7 @@ class Api:
             JobRunner(
                 database, delay_seconds=SLOW_JOB_SECONDS if "slow_jobs" in settings.faults else 0
             ),
+            OrderRunner(database),
         )
         # Sends the webhook outbox (docs/ordering.md, "Webhooks"), with every other worker.
         self.webhooks = DeliveryRunner(database)
@@ -365,6 +368,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     worker.downloads.start()
     worker.jobs.start()
     api.webhooks.start()
+    worker.orders.start()
     try:
         yield
     finally:
@@ -376,6 +380,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(worker.jobs.stop)  # it lets go of an unfinished job
         # It ends its attempt under way (its timeout bounds it) and records its outcome.
         await anyio.to_thread.run_sync(api.webhooks.stop)
+        await anyio.to_thread.run_sync(worker.orders.stop)
         worker_ended()
 
 
@@ -456,6 +461,41 @@ def create_app(settings: Settings) -> Starlette:
         route(
             "/v2/number_reservations/{number_reservation_id}/actions/extend",
             POST=Write(number_reservations.extend_endpoint),
+        ),
+        # Number orders (docs/ordering.md, "Orders").
+        route(
+            "/v2/number_orders",
+            GET=number_orders.list_endpoint,
+            POST=Write(number_orders.create_endpoint),
+        ),
+        route(
+            "/v2/number_orders/{id}",
+            GET=number_orders.retrieve_endpoint,
+            PATCH=Write(number_orders.update_endpoint),
+        ),
+        route("/v2/sub_number_orders", GET=number_orders.list_sub_orders_endpoint),
+        route(
+            "/v2/sub_number_orders/{id}",
+            GET=number_orders.retrieve_sub_order_endpoint,
+            PATCH=Write(number_orders.update_sub_order_endpoint),
+        ),
+        route(
+            "/v2/sub_number_orders/{id}/cancel",
+            PATCH=Write(number_orders.cancel_sub_order_endpoint),
+        ),
+        route(
+            "/v2/sub_number_orders/{id}/requirement_group",
+            POST=Write(number_orders.sub_order_requirement_group_endpoint),
+        ),
+        route("/v2/number_order_phone_numbers", GET=number_orders.list_numbers_endpoint),
+        route(
+            "/v2/number_order_phone_numbers/{id}",
+            GET=number_orders.retrieve_number_endpoint,
+            PATCH=Write(number_orders.update_number_endpoint),
+        ),
+        route(
+            "/v2/number_order_phone_numbers/{id}/requirement_group",
+            POST=Write(number_orders.number_requirement_group_endpoint),
         ),
         # After the API's routes, which most requests are for: each route before a path's own
         # costs it a match.

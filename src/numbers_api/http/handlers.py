@@ -12,6 +12,7 @@ from starlette.responses import Response
 from numbers_api.cache import LruCache
 from numbers_api.exporting.downloads import DownloadRunner
 from numbers_api.jobs.runner import JobRunner
+from numbers_api.ordering.runner import OrderRunner
 from numbers_api.store.accounts import Caller
 from numbers_api.store.database import Connection, Database
 from numbers_api.store.messaging_profiles import MessagingProfileDirectory
@@ -26,6 +27,7 @@ class Worker:
     counts: LruCache[int]  # list totals, by account, data version and conditions
     downloads: DownloadRunner
     jobs: JobRunner
+    orders: OrderRunner  # number orders completed in the background
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,12 @@ from numbers_api.query.filters import (
     FilterSet,
 )
 from numbers_api.query.list_query import page_schema
+from numbers_api.query.order_query import (
+    NUMBER_ORDER_FILTERS,
+    ORDER_PHONE_NUMBER_FILTERS,
+    SUB_NUMBER_ORDER_FILTERS,
+    SUB_NUMBER_ORDER_RETRIEVE_FILTERS,
+)
 from numbers_api.query.reservation_query import NUMBER_RESERVATION_FILTERS
 from numbers_api.serialisation import encode
 
@@ -40,6 +46,10 @@ FILTER_OBJECTS: dict[Operation, FilterSet] = {
     ("/phone_numbers/jobs", "get"): JOB_FILTERS,
     ("/phone_numbers/jobs/update_phone_numbers", "post"): UPDATE_JOB_FILTERS,
     ("/number_reservations", "get"): NUMBER_RESERVATION_FILTERS,
+    ("/number_orders", "get"): NUMBER_ORDER_FILTERS,
+    ("/sub_number_orders", "get"): SUB_NUMBER_ORDER_FILTERS,
+    ("/sub_number_orders/{sub_number_order_id}", "get"): SUB_NUMBER_ORDER_RETRIEVE_FILTERS,
+    ("/number_order_phone_numbers", "get"): ORDER_PHONE_NUMBER_FILTERS,
 }
 # The operations whose contract lists a parameter for each filter and operator
 # (`filter[phone_number][contains]`); they stand in the YAML where FILTER_PARAMETERS_MARKER does.

@@ -122,16 +122,13 @@ def delete_endpoint(asked: Asked) -> Response:
                 connection, caller, number, asked.worker.profiles, as_deleted=True
             )
     except DeletionLocked:
-        return error_response(
-            422,
-            [
-                error_object(
-                    "10015",
-                    "Deletion lock enabled",
-                    f"Phone number {raw_id} has deletion lock enabled, so it cannot be deleted.",
-                )
-            ],
+        return deletion_locked(
+            f"Phone number {raw_id} has deletion lock enabled, so it cannot be deleted."
         )
+
+
+def deletion_locked(detail: str) -> Response:
+    return error_response(422, [error_object("10015", "Deletion lock enabled", detail)])
 
 
 def parse_id(raw_id: str) -> int | None:

@@ -26,6 +26,11 @@ class Field(enum.Enum):
     JOB_TYPE = "job_type"  # not a number's: a bulk job's type, for the list of jobs
     MESSAGING_PROFILE_ID = "messaging_profile_id"
     BUNDLE_ID = "bundle_id"
+    # Not a number's: a number order's, sub order's or ordered number's (query/order_query.py).
+    ORDER_ID = "order_id"
+    COUNTRY_CODE = "country_code"
+    PHONE_NUMBERS_COUNT = "phone_numbers_count"
+    REQUIREMENTS_MET = "requirements_met"
 
 
 class TextMatch(enum.Enum):
@@ -85,19 +90,13 @@ class MatchesNothing:
 
 
 @dataclass(frozen=True, slots=True)
-class After:
-    """The field (a time, in milliseconds since the epoch) is later than this."""
+class Compares:
+    """The field (a number, a timestamp in milliseconds or a flag as 0/1) compared with a value:
+    `operator` is one of =, < and >."""
 
     field: Field
-    ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Before:
-    """The field (a time, in milliseconds since the epoch) is earlier than this."""
-
-    field: Field
-    ms: int
+    operator: str
+    value: int
 
 
 Condition = (
@@ -109,8 +108,7 @@ Condition = (
     | HasTag
     | HasNoTags
     | MatchesNothing
-    | After
-    | Before
+    | Compares
 )
 
 

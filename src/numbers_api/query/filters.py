@@ -23,6 +23,7 @@ from numbers_api.domain import (
     messaging_number_type,
 )
 from numbers_api.query.conditions import (
+    Compares,
     Condition,
     DigitsContain,
     Field,
@@ -45,6 +46,7 @@ from numbers_api.query.values import (
     PhoneNumberDigits,
     PhoneNumbers,
     Text,
+    Timestamp,
     Uuid,
     ValueType,
 )
@@ -99,6 +101,26 @@ def equals(field: Field) -> Callable[[str], Condition]:
 def equals_or_none(field: Field) -> Callable[[str], Condition]:
     """Exact match, where the string `null` asks for numbers that have no value."""
     return lambda value: IsNull(field) if value == "null" else OneOf(field, (value,))
+
+
+def created_between(records: str) -> Filter:
+    """`created_at[gt]` and `[lt]`: `records` created after / before an RFC 3339 date-time.
+    Times are kept to the millisecond, so the bounds are rounded outwards to it."""
+    return Filter(
+        "created_at",
+        {
+            "gt": Lookup(
+                Timestamp(),
+                lambda microseconds: Compares(Field.CREATED_AT, ">", microseconds // 1000),
+                f"{records} created after this RFC 3339 date-time.",
+            ),
+            "lt": Lookup(
+                Timestamp(),
+                lambda microseconds: Compares(Field.CREATED_AT, "<", -(-microseconds // 1000)),
+                f"{records} created before this RFC 3339 date-time.",
+            ),
+        },
+    )
 
 
 def connection_name(match: TextMatch, min_length: int) -> Lookup:

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from numbers_api.query.conditions import After, Before, Condition, Field, OneOf
+from numbers_api.query.conditions import Condition, Field, OneOf
 from numbers_api.query.errors import InvalidQuery, ParameterError
-from numbers_api.query.filters import Filter, FilterSet, Lookup, equals, plain
+from numbers_api.query.filters import FilterSet, created_between, equals, plain
 from numbers_api.query.list_query import Page, parameters_by_name, parse_page
-from numbers_api.query.values import Choice, PhoneNumbers, Text, Timestamp
+from numbers_api.query.values import Choice, PhoneNumbers, Text
 
 RESERVATION_STATUSES = ("pending", "success", "failure")
-
-
-def _later(microseconds: int) -> Condition:
-    return After(Field.CREATED_AT, microseconds // 1000)  # stored to the millisecond
-
-
-def _earlier(microseconds: int) -> Condition:
-    return Before(Field.CREATED_AT, -(-microseconds // 1000))
 
 
 NUMBER_RESERVATION_FILTERS = FilterSet(
@@ -29,17 +21,7 @@ NUMBER_RESERVATION_FILTERS = FilterSet(
             equals(Field.STATUS),
             "The reservation's status.",
         ),
-        Filter(
-            "created_at",
-            {
-                "gt": Lookup(
-                    Timestamp(), _later, "Reservations created after this RFC 3339 date-time."
-                ),
-                "lt": Lookup(
-                    Timestamp(), _earlier, "Reservations created before this RFC 3339 date-time."
-                ),
-            },
-        ),
+        created_between("Reservations"),
         plain(
             "phone_numbers.phone_number",
             PhoneNumbers(),

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from numbers_api.query.conditions import After, Before, Condition, Field, OneOf
+from numbers_api.query.conditions import Compares, Condition, Field, OneOf
 from numbers_api.query.reservation_query import ReservationListQuery
 from numbers_api.store.database import Connection
 from numbers_api.store.pages import account_page
@@ -266,10 +266,8 @@ def _condition(condition: Condition) -> tuple[str, Sequence[object]]:
             )
         case OneOf(field, values):
             return f"{COLUMNS[field]} IN ({_marks(values)})", values
-        case After(Field.CREATED_AT, ms):
-            return "r.created_at > ?", (ms,)
-        case Before(Field.CREATED_AT, ms):
-            return "r.created_at < ?", (ms,)
+        case Compares(Field.CREATED_AT, operator, ms) if operator in ("<", ">"):
+            return f"r.created_at {operator} ?", (ms,)
     raise AssertionError(f"reservations have no condition {condition!r}")
 
 

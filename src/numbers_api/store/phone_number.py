@@ -15,6 +15,7 @@ from numbers_api.domain import PhoneNumber
 from numbers_api.store.accounts import bump_data_version
 from numbers_api.store.database import Connection
 from numbers_api.store.phone_numbers import FROM, SELECT_LIST, phone_number_from_row
+from numbers_api.store.pool import return_to_pool
 
 # The columns a PATCH may set, in the order their assignments are written; only these names are
 # ever put into the UPDATE statement.
@@ -36,6 +37,7 @@ Changes = Mapping[str, str | bool | list[str] | None]
 ASSOCIATIONS = {
     "connection_id": ("connections", "connection"),
     "billing_group_id": ("billing_groups", "billing group"),
+    "messaging_profile_id": ("messaging_profiles", "messaging profile"),
 }
 
 
@@ -132,5 +134,26 @@ def delete_number(
         raise DeletionLocked(number_id)
     connection.execute("DELETE FROM phone_number_tags WHERE phone_number_id = ?", (number_id,))
     connection.execute("DELETE FROM phone_numbers WHERE id = ?", (number_id,))
+    return_to_pool(connection, [number.phone_number], now_ms)
     bump_data_version(connection, account_id, [number_id])
     return number._replace(status="deleted")
+
+
+def set_status(
+    connection: Connection, account_id: int, phone_numbers: Sequence[str], status: str, now_ms: int
+) -> list[int]:
+    """The account's given numbers (those it still has) put in `status`, as one write that moves
+    the data version on; their ids."""
+    if not phone_numbers:
+        return []
+    marks = ", ".join("?" * len(phone_numbers))
+    ids = [
+        int(row[0])
+        for row in connection.execute(
+            f"UPDATE phone_numbers SET status = ?, updated_at = ? WHERE account_id = ? "
+            f"AND phone_number IN ({marks}) RETURNING id",
+            [status, now_ms, account_id, *phone_numbers],
+        ).fetchall()
+    ]
+    bump_data_version(connection, account_id, ids)
+    return ids
