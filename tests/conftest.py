@@ -67,6 +67,7 @@ CONTRACT_PATHS = (
         re.compile(r"/v2/phone_numbers/[^/]+/voicemail"),
         "/phone_numbers/{phone_number_id}/voicemail",
     ),
+    (re.compile(r"/v2/available_phone_numbers"), "/available_phone_numbers"),
 )
 CONTRACT_METHODS = {"/phone_numbers": {"GET"}, "/phone_numbers/{id}": {"GET", "PATCH", "DELETE"}}
 CONTRACT_METHODS.update(
@@ -87,6 +88,7 @@ CONTRACT_METHODS.update(
         "/phone_numbers/slim": {"GET"},
         "/phone_numbers/voice": {"GET"},
         "/phone_numbers/{id}/voice": {"GET", "PATCH"},
+        "/available_phone_numbers": {"GET"},
     }
 )
 

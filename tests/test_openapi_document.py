@@ -29,7 +29,12 @@ from numbers_api.query.filters import (
 from numbers_api.query.job_query import JOB_SORTS
 from numbers_api.query.list_query import SORTS
 from numbers_api.query.values import Text
-from tests.support.contract import API_CONTRACT_URI, CONTRACT_URI, documents
+from tests.support.contract import (
+    API_CONTRACT_URI,
+    CONTRACT_URI,
+    ORDERING_CONTRACT_URI,
+    documents,
+)
 
 
 def list_parameters(
@@ -50,6 +55,8 @@ def list_parameters(
 def contract_parameters(path: str, method: str) -> dict[str, dict[str, Any]]:
     """The parameters of `method path` in its contract: the list's own, or the rest of the API's."""
     uri = CONTRACT_URI if path == "/phone_numbers" else API_CONTRACT_URI
+    if path in documents()[ORDERING_CONTRACT_URI]["paths"]:
+        uri = ORDERING_CONTRACT_URI
     return list_parameters(documents()[uri], path, method)
 
 

@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "spec" / "list-phone-numbers.openapi.yaml"
 # The rest of Telnyx's Phone Number Management API: the contract of every other path.
 API_CONTRACT = ROOT / "spec" / "telnyx-phone-numbers-api.openapi.yaml"
+# Telnyx's number-ordering API: the contract of the search, reservations and orders.
+ORDERING_CONTRACT = ROOT / "spec" / "telnyx-number-ordering-api.openapi.yaml"
 CONTRACT_URI = "urn:contract"
+ORDERING_CONTRACT_URI = "urn:ordering-contract"
 API_CONTRACT_URI = "urn:api-contract"
 SERVED_URI = "urn:served"
 # Statuses the served document adds to the contract's: the limits (413, 414, 429, 503 when
@@ -30,6 +33,7 @@ def documents() -> dict[str, dict[str, Any]]:
     return {
         CONTRACT_URI: yaml.safe_load(CONTRACT.read_text()),
         API_CONTRACT_URI: yaml.safe_load(API_CONTRACT.read_text()),
+        ORDERING_CONTRACT_URI: yaml.safe_load(ORDERING_CONTRACT.read_text()),
         SERVED_URI: load_openapi_document(),
     }
 
@@ -44,12 +48,14 @@ def _registry() -> Registry[Any]:
 
 def validate_response(path: str, method: str, status: int, body: Any) -> None:
     """Raise unless `body` is what the contract and the served document say `method path`
-    answers with `status`. The contract of the list is its founding document; of any other path,
-    the rest of Telnyx's API.
+    answers with `status`. The contract of the list is its founding document; of the ordering
+    paths, Telnyx's number-ordering API; of any other path, the rest of Telnyx's API.
 
     `path` is the spec's (`/phone_numbers`, `/phone_numbers/{id}`), without the `/v2` prefix.
     """
     contract_uri = CONTRACT_URI if path == "/phone_numbers" else API_CONTRACT_URI
+    if path in documents()[ORDERING_CONTRACT_URI]["paths"]:
+        contract_uri = ORDERING_CONTRACT_URI
     for uri in (contract_uri, SERVED_URI):
         document = documents()[uri]
         responses = document["paths"][path][method.lower()]["responses"]

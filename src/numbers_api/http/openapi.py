@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from numbers_api.query.available_query import AVAILABLE_NUMBER_FILTERS
 from numbers_api.query.filters import (
     CSV_DOWNLOAD_FILTERS,
     JOB_FILTERS,
@@ -31,17 +32,18 @@ Operation = tuple[str, str]  # a path of the document and its method
 
 # The operations that take their filters as one `filter` parameter (deepObject), and the table
 # each parses it with.
-FILTER_OBJECTS: dict[Operation, FilterSet] = {
+FILTER_OBJECTS: dict[Operation, FilterSet[Any]] = {
     ("/phone_numbers", "get"): PHONE_NUMBER_FILTERS,
     ("/phone_numbers/slim", "get"): SLIM_FILTERS,
     ("/phone_numbers/voice", "get"): VOICE_FILTERS,
     ("/phone_numbers/csv_downloads", "post"): CSV_DOWNLOAD_FILTERS,
     ("/phone_numbers/jobs", "get"): JOB_FILTERS,
     ("/phone_numbers/jobs/update_phone_numbers", "post"): UPDATE_JOB_FILTERS,
+    ("/available_phone_numbers", "get"): AVAILABLE_NUMBER_FILTERS,
 }
 # The operations whose contract lists a parameter for each filter and operator
 # (`filter[phone_number][contains]`); they stand in the YAML where FILTER_PARAMETERS_MARKER does.
-SEPARATE_FILTER_PARAMETERS: dict[Operation, FilterSet] = {
+SEPARATE_FILTER_PARAMETERS: dict[Operation, FilterSet[Any]] = {
     ("/phone_numbers/messaging", "get"): MESSAGING_FILTERS,
 }
 FILTER_PARAMETERS_MARKER = "x-filter-parameters"
@@ -80,7 +82,7 @@ def load_openapi_document() -> dict[str, Any]:
     return document
 
 
-def separate_filter_parameters(filters: FilterSet) -> list[dict[str, Any]]:
+def separate_filter_parameters(filters: FilterSet[Any]) -> list[dict[str, Any]]:
     """An optional query parameter for each filter and operator of `filters`."""
     return [
         {

@@ -60,6 +60,9 @@ class Dialect:
     # Ends a `SELECT` of rows to claim: rows another transaction holds are passed over, not
     # waited for (SQLite has one writer at a time, so nothing is ever held).
     skip_locked: str = ""
+    # `{column}` with its ASCII letters in lower case, and no other character changed (SQLite's
+    # lower(); PostgreSQL's folds every letter but in the "C" collation).
+    ascii_lower: str = "lower({column})"
 
 
 SQLITE = Dialect(
@@ -112,4 +115,5 @@ POSTGRESQL = Dialect(
         '\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\')'
     ),
     skip_locked=" FOR UPDATE SKIP LOCKED",
+    ascii_lower='lower({column} COLLATE "C")',
 )
