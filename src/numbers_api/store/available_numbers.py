@@ -51,7 +51,8 @@ def pool_row(number: AvailableNumber) -> tuple[Any, ...]:
     return (*number[:7], orjson.dumps(list(number.features)).decode(), *number[8:])
 
 
-def _number(row: Sequence[Any]) -> AvailableNumber:
+def from_row(row: Sequence[Any]) -> AvailableNumber:
+    """A pool number from its row as `SELECT_COLUMNS` reads it."""
     values = list(row)
     values[7] = tuple(orjson.loads(values[7]))
     values[11], values[12] = bool(values[11]), bool(values[12])
@@ -103,7 +104,7 @@ def search_available(
     sql = f"FROM available_numbers a WHERE {available} AND {where}"
     (total,) = connection.execute(f"SELECT count(*) {sql}", [*parameters, *values]).fetchone()
     exact = [
-        _number(row)
+        from_row(row)
         for row in connection.execute(
             f"SELECT {SELECT_COLUMNS} {sql} ORDER BY a.phone_number LIMIT ?",
             [*parameters, *values, search.limit],
@@ -143,7 +144,7 @@ def _nearby(
         )
         values += [search.country, *located_values]
     return [
-        _number(row)
+        from_row(row)
         for row in connection.execute(
             f"SELECT {SELECT_COLUMNS} FROM available_numbers a WHERE {available} AND {where} "
             "ORDER BY a.phone_number LIMIT ?",
@@ -251,7 +252,7 @@ def pool_rows(connection: Connection, phone_numbers: Sequence[str]) -> dict[str,
             f"SELECT {SELECT_COLUMNS} FROM available_numbers a WHERE a.phone_number IN ({marks})",
             chunk,
         ):
-            number = _number(row)
+            number = from_row(row)
             found[number.phone_number] = number
     return found
 
