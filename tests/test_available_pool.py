@@ -119,6 +119,12 @@ def load(database_url: str, path: Path, *arguments: str) -> subprocess.Completed
     return run("available-numbers", "load", str(path), *arguments, database_url=database_url)
 
 
+def written(folder: Path, text: str, name: str = "stock.csv") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
 def pool_of(database: Database) -> list[AvailableNumber]:
     with database.snapshot() as connection:
         rows = connection.execute(
@@ -130,11 +136,11 @@ def pool_of(database: Database) -> list[AvailableNumber]:
 def test_a_csv_file_is_loaded_with_defaults_from_the_number_and_the_stock_table(
     database_url: str, database: Database, tmp_path: Path
 ) -> None:
-    path = tmp_path / "stock.csv"
-    path.write_text(
+    path = written(
+        tmp_path,
         "phone_number,locality,administrative_area,features,monthly_cost\n"
         "+19705550100,Fort Collins,CO,sms;voice,1.50\n"
-        "+442071234567,London,,,\n"
+        "+442071234567,London,,,\n",
     )
     result = load(database_url, path)
     assert result.returncode == 0, result.stderr
@@ -173,14 +179,14 @@ def test_a_json_lines_file_is_loaded(database_url: str, database: Database, tmp_
 def test_bad_lines_are_each_reported_by_line_and_field_and_nothing_is_loaded(
     database_url: str, database: Database, tmp_path: Path
 ) -> None:
-    path = tmp_path / "stock.csv"
-    path.write_text(
+    path = written(
+        tmp_path,
         "phone_number,phone_number_type,features,reservable\n"
         "+19705550100,local,sms,true\n"
         "+1970555,local,sms,true\n"
         "+19705550101,landline,sms,true\n"
         "+19705550102,local,sms;telepathy,maybe\n"
-        "+19705550100,local,sms,true\n"
+        "+19705550100,local,sms,true\n",
     )
     result = load(database_url, path)
     assert result.returncode == 1
@@ -198,8 +204,7 @@ def test_bad_lines_are_each_reported_by_line_and_field_and_nothing_is_loaded(
 def test_a_number_of_another_country_than_given_is_refused(
     database_url: str, tmp_path: Path
 ) -> None:
-    path = tmp_path / "stock.csv"
-    path.write_text("phone_number,country_code\n+442071234567,FR\n")
+    path = written(tmp_path, "phone_number,country_code\n+442071234567,FR\n")
     result = load(database_url, path)
     assert result.returncode == 1
     assert "line 2: country_code:" in result.stderr
@@ -225,8 +230,7 @@ def test_a_loaded_country_keeps_none_of_its_generated_numbers(
     key = Inventory(database).account("a")
     client = make_client(database_url)
     assert client.get(SEARCH, key, "filter[country_code]=ZA").json()["meta"]["total_results"]
-    path = tmp_path / "stock.csv"
-    path.write_text("phone_number\n+27215550100\n")
+    path = written(tmp_path, "phone_number\n+27215550100\n")
     assert load(database_url, path).returncode == 0
     body = client.get(SEARCH, key, "filter[country_code]=ZA").json()
     assert [item["phone_number"] for item in body["data"]] == ["+27215550100"]
