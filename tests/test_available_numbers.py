@@ -14,7 +14,11 @@ from hypothesis import strategies as st
 
 from numbers_api.pool.load import check_record
 from numbers_api.pool.stock import AVAILABLE_NUMBER_TYPES, FEATURES, AvailableNumber
-from numbers_api.query.available_query import DEFAULT_LIMIT, MAX_LIMIT
+from numbers_api.query.available_query import (
+    AVAILABLE_NUMBER_FILTERS,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+)
 from numbers_api.store.accounts import account_id
 from numbers_api.store.available_numbers import (
     HELD,
@@ -27,6 +31,7 @@ from numbers_api.store.available_numbers import (
 )
 from numbers_api.store.database import Database
 from tests.conftest import ApiClient, make_client
+from tests.support.contract import ORDERING_CONTRACT_URI, documents
 from tests.support.factories import Inventory
 
 SEARCH = "/v2/available_phone_numbers"
@@ -603,3 +608,26 @@ def test_every_mistake_of_a_query_is_reported_at_once(
 
 def test_a_search_needs_credentials(client: ApiClient) -> None:
     assert client.get(SEARCH, None).status_code == 401
+
+
+# The contract ----------------------------------------------------------------------------------
+
+
+def contract_filter() -> dict[str, Any]:
+    operation = documents()[ORDERING_CONTRACT_URI]["paths"][SEARCH.removeprefix("/v2")]["get"]
+    [parameter] = [p for p in operation["parameters"] if p["name"] == "filter"]
+    schema: dict[str, Any] = parameter["schema"]
+    return schema
+
+
+def test_the_filter_table_has_every_filter_of_the_contract_and_no_other() -> None:
+    assert set(AVAILABLE_NUMBER_FILTERS.filters) == set(contract_filter()["properties"])
+    assert set(AVAILABLE_NUMBER_FILTERS.filters["phone_number"].lookups) == set(
+        contract_filter()["properties"]["phone_number"]["properties"]
+    )
+
+
+def test_types_and_features_are_the_contracts() -> None:
+    properties = contract_filter()["properties"]
+    assert list(AVAILABLE_NUMBER_TYPES) == properties["phone_number_type"]["enum"]
+    assert list(FEATURES) == properties["features"]["items"]["enum"]
