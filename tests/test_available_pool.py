@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -241,3 +242,20 @@ def test_load_explains_itself() -> None:
     assert result.returncode == 0
     for word in ("--replace", "phone_number", "line N: FIELD: REASON", "docs/ordering.md"):
         assert word in result.stdout
+
+
+def test_two_first_searches_at_once_make_one_pool(database: Database) -> None:
+    def first_search() -> int:
+        try:
+            with database.transaction() as connection:
+                return ensure_pool(connection, "NZ", 0)
+        finally:
+            database.close()  # this thread's connection
+
+    with ThreadPoolExecutor(2) as threads:
+        made = sorted(threads.map(lambda _: first_search(), range(2)))
+    assert made == [0, len(generate_pool("NZ"))]
+    with database.snapshot() as connection:
+        (stored,) = connection.execute("SELECT count(*) FROM available_numbers").fetchone()
+        (pools,) = connection.execute("SELECT count(*) FROM available_number_pools").fetchone()
+    assert (stored, pools) == (made[1], 1)
