@@ -99,33 +99,28 @@ def search_available(
     """The search answered (the country's pool made first if need be), and what it returned
     recorded for the account; inside the caller's write transaction."""
     ensure_pool(connection, search.country, now_ms)
-    available, parameters = _available(account_id, search, now_ms)
     where, values = _where(connection.dialect, search.country, search.conditions)
-    sql = f"FROM available_numbers a WHERE {available} AND {where}"
-    (total,) = connection.execute(f"SELECT count(*) {sql}", [*parameters, *values]).fetchone()
+    sql, parameters = _available(account_id, search, now_ms, where, values)
+    (total,) = connection.execute(f"SELECT count(*) {sql}", parameters).fetchone()
     exact = [
         from_row(row)
         for row in connection.execute(
             f"SELECT {SELECT_COLUMNS} {sql} ORDER BY a.phone_number LIMIT ?",
-            [*parameters, *values, search.limit],
+            [*parameters, search.limit],
         )
     ]
     found = [(number, False) for number in exact]
     wanted = search.limit - len(exact)
     if search.best_effort and wanted > 0 and search.country in RATE_CENTER_COUNTRIES:
         taken = {number.phone_number for number in exact}
-        nearby = _nearby(connection, search, available, parameters, len(exact) + wanted)
+        nearby = _nearby(connection, account_id, search, now_ms, len(exact) + wanted)
         found += [(n, True) for n in nearby if n.phone_number not in taken][:wanted]
     record_searched(connection, account_id, [n.phone_number for n, _ in found], now_ms)
     return Found(found, int(total), sum(best for _, best in found))
 
 
 def _nearby(
-    connection: Connection,
-    search: AvailableSearch,
-    available: str,
-    parameters: list[Any],
-    limit: int,
+    connection: Connection, account_id: int, search: AvailableSearch, now_ms: int, limit: int
 ) -> list[AvailableNumber]:
     """Best effort: the search without its where-filters (destination code, locality, rate
     center, digit patterns), in the same state or province: the one asked for, else those of the
@@ -143,12 +138,11 @@ def _nearby(
             f"WHERE a.country_code = ? AND {located_where})"
         )
         values += [search.country, *located_values]
+    sql, parameters = _available(account_id, search, now_ms, where, values)
     return [
         from_row(row)
         for row in connection.execute(
-            f"SELECT {SELECT_COLUMNS} FROM available_numbers a WHERE {available} AND {where} "
-            "ORDER BY a.phone_number LIMIT ?",
-            [*parameters, *values, limit],
+            f"SELECT {SELECT_COLUMNS} {sql} ORDER BY a.phone_number LIMIT ?", [*parameters, limit]
         )
     ]
 
@@ -159,17 +153,20 @@ def _locates(condition: PoolCondition) -> bool:
     )
 
 
-def _available(account_id: int, search: AvailableSearch, now_ms: int) -> tuple[str, list[Any]]:
-    """The pool's numbers of the country that the account can have now (and, with
-    `exclude_held`, that it does not hold itself)."""
+def _available(
+    account_id: int, search: AvailableSearch, now_ms: int, where: str, values: list[Any]
+) -> tuple[str, list[Any]]:
+    """`FROM ... WHERE ...` of the pool's numbers of the country that `where` matches and the
+    account can have now (and, with `exclude_held`, that it does not hold itself); the cheap
+    tests first, so that only their matches are looked up in the inventories and holds."""
     held_by = "" if search.exclude_held else " AND r.account_id <> ?"
     sql = (
-        "a.country_code = ? AND a.available_from <= ? "
+        f"FROM available_numbers a WHERE a.country_code = ? AND a.available_from <= ? AND {where} "
         "AND NOT EXISTS (SELECT 1 FROM phone_numbers p WHERE p.phone_number = a.phone_number) "
         "AND NOT EXISTS (SELECT 1 FROM reserved_phone_numbers r "
         f"WHERE r.phone_number = a.phone_number AND r.status = ? AND r.expires_at > ?{held_by})"
     )
-    parameters: list[Any] = [search.country, now_ms, HELD_STATUS, now_ms]
+    parameters: list[Any] = [search.country, now_ms, *values, HELD_STATUS, now_ms]
     if not search.exclude_held:
         parameters.append(account_id)
     return sql, parameters
