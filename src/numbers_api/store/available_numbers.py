@@ -101,7 +101,6 @@ def search_available(
     ensure_pool(connection, search.country, now_ms)
     where, values = _where(connection.dialect, search.country, search.conditions)
     sql, parameters = _available(account_id, search, now_ms, where, values)
-    (total,) = connection.execute(f"SELECT count(*) {sql}", parameters).fetchone()
     exact = [
         from_row(row)
         for row in connection.execute(
@@ -109,6 +108,9 @@ def search_available(
             [*parameters, search.limit],
         )
     ]
+    total = len(exact)
+    if total == search.limit:  # a page short of the limit holds every match: no count
+        (total,) = connection.execute(f"SELECT count(*) {sql}", parameters).fetchone()
     found = [(number, False) for number in exact]
     wanted = search.limit - len(exact)
     if search.best_effort and wanted > 0 and search.country in RATE_CENTER_COUNTRIES:
@@ -133,11 +135,18 @@ def _nearby(
     )
     if located and not asks_area:
         located_where, located_values = _where(connection.dialect, search.country, located)
-        where += (
-            " AND a.administrative_area IN (SELECT a.administrative_area FROM available_numbers a "
-            f"WHERE a.country_code = ? AND {located_where})"
-        )
-        values += [search.country, *located_values]
+        areas = [
+            area
+            for (area,) in connection.execute(
+                "SELECT DISTINCT a.administrative_area FROM available_numbers a "
+                f"WHERE a.country_code = ? AND {located_where}",
+                [search.country, *located_values],
+            )
+        ]
+        if not areas:
+            return []
+        where += f" AND a.administrative_area IN ({', '.join('?' * len(areas))})"
+        values += areas
     sql, parameters = _available(account_id, search, now_ms, where, values)
     return [
         from_row(row)
