@@ -99,8 +99,14 @@ def search_available(
     """The search answered (the country's pool made first if need be), and what it returned
     recorded for the account; inside the caller's write transaction."""
     ensure_pool(connection, search.country, now_ms)
+    if connection.dialect is POSTGRESQL:
+        # A count's lookups are costed high enough to be compiled, which takes longer than
+        # running them (7 ms of 30 for the US pool).
+        connection.execute("SET LOCAL jit = off")
     where, values = _where(connection.dialect, search.country, search.conditions)
-    sql, parameters = _available(account_id, search, now_ms, where, values)
+    sql, parameters = _available(
+        connection.dialect, account_id, search, now_ms, where=where, values=values
+    )
     exact = [
         from_row(row)
         for row in connection.execute(
@@ -147,7 +153,9 @@ def _nearby(
             return []
         where += f" AND a.administrative_area IN ({', '.join('?' * len(areas))})"
         values += areas
-    sql, parameters = _available(account_id, search, now_ms, where, values)
+    sql, parameters = _available(
+        connection.dialect, account_id, search, now_ms, where=where, values=values
+    )
     return [
         from_row(row)
         for row in connection.execute(
@@ -163,7 +171,13 @@ def _locates(condition: PoolCondition) -> bool:
 
 
 def _available(
-    account_id: int, search: AvailableSearch, now_ms: int, where: str, values: list[Any]
+    dialect: Dialect,
+    account_id: int,
+    search: AvailableSearch,
+    now_ms: int,
+    *,
+    where: str,
+    values: list[Any],
 ) -> tuple[str, list[Any]]:
     """`FROM ... WHERE ...` of the pool's numbers of the country that `where` matches and the
     account can have now (and, with `exclude_held`, that it does not hold itself); the cheap
@@ -171,9 +185,10 @@ def _available(
     held_by = "" if search.exclude_held else " AND r.account_id <> ?"
     sql = (
         f"FROM available_numbers a WHERE a.country_code = ? AND a.available_from <= ? AND {where} "
-        "AND NOT EXISTS (SELECT 1 FROM phone_numbers p WHERE p.phone_number = a.phone_number) "
-        "AND NOT EXISTS (SELECT 1 FROM reserved_phone_numbers r "
-        f"WHERE r.phone_number = a.phone_number AND r.status = ? AND r.expires_at > ?{held_by})"
+        "AND NOT EXISTS (SELECT 1 FROM phone_numbers p WHERE p.phone_number = a.phone_number"
+        f"{dialect.per_row}) AND NOT EXISTS (SELECT 1 FROM reserved_phone_numbers r "
+        "WHERE r.phone_number = a.phone_number AND r.status = ? AND r.expires_at > ?"
+        f"{held_by}{dialect.per_row})"
     )
     parameters: list[Any] = [search.country, now_ms, *values, HELD_STATUS, now_ms]
     if not search.exclude_held:
