@@ -73,6 +73,7 @@ CONTRACT_PATHS = (
         re.compile(r"/v2/number_reservations/[^/]+/actions/extend"),
         "/number_reservations/{number_reservation_id}/actions/extend",
     ),
+    (re.compile(r"/v2/available_phone_numbers"), "/available_phone_numbers"),
 )
 CONTRACT_METHODS = {"/phone_numbers": {"GET"}, "/phone_numbers/{id}": {"GET", "PATCH", "DELETE"}}
 CONTRACT_METHODS.update(
@@ -96,6 +97,7 @@ CONTRACT_METHODS.update(
         "/number_reservations": {"GET", "POST"},
         "/number_reservations/{number_reservation_id}": {"GET"},
         "/number_reservations/{number_reservation_id}/actions/extend": {"POST"},
+        "/available_phone_numbers": {"GET"},
     }
 )
 # Number orders (the ordering contract): the served path's pattern, the spec's path, its methods.

@@ -625,7 +625,7 @@ def _example_numbers() -> list[str]:
 
 
 def test_country_type_and_validity_are_phonenumbers_own_for_every_region() -> None:
-    """The checker finds a number's region and type in one pass (`_region_and_type`): it must
+    """The checker finds a number's region and type in one pass (`region_and_type`): it must
     agree with phonenumbers' public functions on every region's numbers."""
     checker = RecordChecker(now_ms=0)
     country, kind = ROW_FIELDS.index("country_iso_alpha2"), ROW_FIELDS.index("phone_number_type")

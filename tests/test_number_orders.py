@@ -654,7 +654,9 @@ def test_another_accounts_orders_are_not_found(
         ("/number_order_phone_numbers", ORDER_PHONE_NUMBER_FILTERS),
     ],
 )
-def test_each_filter_table_has_every_filter_of_the_contract(path: str, filters: FilterSet) -> None:
+def test_each_filter_table_has_every_filter_of_the_contract(
+    path: str, filters: FilterSet[Any]
+) -> None:
     contract = list_parameters(documents()[ORDERING_CONTRACT_URI], path)["filter"]["schema"]
     assert set(filters.filters) == set(contract["properties"])
 

@@ -26,6 +26,7 @@ from numbers_api.settings import (
     reservation_ms_from_environment,
 )
 from numbers_api.store.accounts import account_id
+from numbers_api.store.available_numbers import HELD, unavailable_numbers
 from numbers_api.store.database import Database
 from numbers_api.store.number_reservations import (
     ALREADY_RESERVED,
@@ -36,7 +37,6 @@ from numbers_api.store.number_reservations import (
     end_holds,
     extend_reservation,
     list_reservations,
-    unavailable_numbers,
 )
 from tests.conftest import ApiClient, make_client
 from tests.support.contract import ORDERING_CONTRACT_URI, documents
@@ -441,9 +441,7 @@ def test_a_hold_ends_when_it_expires(inventory: Inventory, database: Database) -
     [number] = pooled(database, 1)
     with database.transaction() as connection:
         create_reservation(connection, mine, [number], None, now_ms=T0, hold_ms=HOLD_MS)
-        assert unavailable_numbers(connection, theirs, [number], T0 + HOLD_MS - 1) == {
-            number: ALREADY_RESERVED
-        }
+        assert unavailable_numbers(connection, theirs, [number], T0 + HOLD_MS - 1) == {number: HELD}
         assert unavailable_numbers(connection, mine, [number], T0 + HOLD_MS - 1) == {}
         assert unavailable_numbers(connection, theirs, [number], T0 + HOLD_MS) == {}
         reservation = create_reservation(

@@ -7,10 +7,10 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import uvicorn
 from prometheus_client import start_http_server
@@ -25,6 +25,7 @@ from numbers_api.importing.run import import_file, import_records, print_problem
 from numbers_api.logs import LOG_FORMAT_VARIABLE, LOG_FORMATS, configure_logging
 from numbers_api.metrics import MULTIPROCESS_VARIABLE, scraped_registry
 from numbers_api.ordering.orders import check_environment as check_ordering_environment
+from numbers_api.pool.load import load_file
 from numbers_api.query.csv_download_query import filter_arguments, filter_conditions
 from numbers_api.query.errors import InvalidQuery
 from numbers_api.query.filters import PHONE_NUMBER_FILTERS
@@ -68,6 +69,7 @@ from numbers_api.webhooks.delivery import (
 from numbers_api.webhooks.signing import public_key
 
 log = logging.getLogger("numbers_api")
+T = TypeVar("T")
 
 DESCRIPTION = """\
 A self-hostable phone-number inventory that speaks Telnyx's Phone Number Management API (v2).
@@ -204,6 +206,40 @@ def build_parser() -> argparse.ArgumentParser:
         default="V2",
         help="the columns of a .csv file: V2 (default) has every field; V1 leaves out "
         "usage_payment_method, as the API's V1 CSV downloads do",
+    )
+
+    available = commands.add_parser(
+        "available-numbers",
+        help="the pool of numbers GET /v2/available_phone_numbers searches",
+        description="The available pool: the numbers a search finds, an order buys. A country's "
+        "pool is generated from phonenumbers' metadata on its first search, unless the operator "
+        "loads the country's stock from a file. See docs/ordering.md, 'The available pool'.",
+    )
+    available_commands = available.add_subparsers(dest="action", required=True, metavar="ACTION")
+    stock = available_commands.add_parser(
+        "load",
+        help="load available numbers from a .csv or .jsonl file (all or nothing)",
+        description="Load available numbers into the pool, in one transaction. Every record is\n"
+        "checked first; if any is bad, nothing is written and each problem is printed as\n"
+        "'line N: FIELD: REASON'. Only phone_number is required (+E.164, valid); country_code\n"
+        "and phone_number_type are derived from the number when absent, features and costs\n"
+        "come from the stock table (docs/ordering.md). Each country in the file is then a\n"
+        "loaded pool: its generated numbers are removed and none is generated for it again.",
+        epilog="fields (CSV columns, or JSON Lines keys):\n"
+        "  phone_number, country_code, phone_number_type, national_destination_code, locality,\n"
+        "  administrative_area, rate_center, features (a JSON array; in CSV joined by ';'),\n"
+        "  currency, monthly_cost, upfront_cost, quickship, reservable, vanity_format\n"
+        "example CSV:\n"
+        "  phone_number,locality,administrative_area,features,monthly_cost\n"
+        "  +19705550100,Fort Collins,CO,sms;voice,1.50\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    stock.add_argument("file", metavar="FILE", type=Path, help="a .csv or .jsonl file")
+    stock.add_argument(
+        "--replace",
+        action="store_true",
+        help="remove every number loaded before (of every country) and load the file instead; "
+        "without it the file's numbers are added, and one loaded before is an error",
     )
 
     demo = commands.add_parser(
@@ -387,25 +423,37 @@ def run_command(database: Database, args: argparse.Namespace) -> int:
             return demo_command(database, args.numbers, args.seed)
         elif args.command == "webhooks":
             return webhooks_command(database, args)
+        elif args.command == "available-numbers":
+            return load_stock_command(database, args.file, replace=args.replace)
     except AccountError as error:
         print(f"numbers-api: {error}", file=sys.stderr)
         return 1
     return 0
 
 
-def import_command(database: Database, path: Path, account: str, *, index: bool) -> int:
-
+def _from_file(path: Path, read: Callable[[IO[str] | None], T]) -> T | int:
+    """What `read` makes of the file, given where to show its progress (standard error, on a
+    terminal); or 2, said why, for a missing file or one of an unsupported kind."""
     if not path.is_file():
         print(f"numbers-api: no such file: {path}", file=sys.stderr)
         return 2
     progress = sys.stderr if sys.stderr.isatty() else None
     try:
-        report = import_file(database, account, path, print_problem, progress)
+        result = read(progress)
     except UnsupportedFile as error:
         print(f"numbers-api: {error}", file=sys.stderr)
         return 2
     if progress:
         progress.write("\n")
+    return result
+
+
+def import_command(database: Database, path: Path, account: str, *, index: bool) -> int:
+    report = _from_file(
+        path, lambda progress: import_file(database, account, path, print_problem, progress)
+    )
+    if isinstance(report, int):
+        return report
     if not report.ok:
         print(
             f"import failed: {report.bad_records:,} bad records ({report.problems:,} problems); "
@@ -462,6 +510,24 @@ def export_command(database: Database, args: argparse.Namespace) -> int:
         f"exported {report.exported:,} numbers of {args.account!r} to {args.file} "
         f"in {report.seconds:.1f} s"
     )
+    return 0
+
+
+def load_stock_command(database: Database, path: Path, *, replace: bool) -> int:
+    report = _from_file(
+        path,
+        lambda progress: load_file(
+            database, path, print_problem, replace=replace, progress_to=progress
+        ),
+    )
+    if isinstance(report, int):
+        return report
+    if not report.ok:
+        print(f"load failed: {report.problems:,} problems; nothing was written", file=sys.stderr)
+        return 1
+    countries = ", ".join(f"{country} {count:,}" for country, count in report.loaded.items())
+    print(f"loaded {sum(report.loaded.values()):,} numbers in {report.seconds:.1f} s")
+    print(f"the loaded pools now hold: {countries or 'nothing'}")
     return 0
 
 

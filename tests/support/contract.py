@@ -56,8 +56,8 @@ def contract_of(path: str) -> str:
 
 def validate_response(path: str, method: str, status: int, body: Any) -> None:
     """Raise unless `body` is what the contract and the served document say `method path`
-    answers with `status`. The contract of the list is its founding document; of any other path,
-    the rest of Telnyx's API.
+    answers with `status`. The contract of the list is its founding document; of the ordering
+    paths, Telnyx's number-ordering API; of any other path, the rest of Telnyx's API.
 
     `path` is the spec's (`/phone_numbers`, `/phone_numbers/{id}`), without the `/v2` prefix.
     """

@@ -19,6 +19,7 @@ from numbers_api.cache import LruCache
 from numbers_api.exporting.downloads import DownloadRunner
 from numbers_api.http import (
     actions,
+    available_numbers,
     csv_downloads,
     jobs,
     messaging,
@@ -497,6 +498,7 @@ def create_app(settings: Settings) -> Starlette:
             "/v2/number_order_phone_numbers/{id}/requirement_group",
             POST=Write(number_orders.number_requirement_group_endpoint),
         ),
+        route("/v2/available_phone_numbers", GET=Write(available_numbers.search_endpoint)),
         # After the API's routes, which most requests are for: each route before a path's own
         # costs it a match.
         Route("/health", health, methods=["GET"]),

@@ -38,6 +38,7 @@ from numbers_api.ordering.serialise import (
     number_order_with_phone_numbers,
     sub_number_order,
 )
+from numbers_api.query.conditions import Condition
 from numbers_api.query.errors import InvalidQuery
 from numbers_api.query.filters import FilterSet
 from numbers_api.query.order_query import (
@@ -184,7 +185,7 @@ def retrieve_endpoint(connection: Connection, asked: Asked) -> Response:
 
 
 def _list(
-    filters: FilterSet,
+    filters: FilterSet[Condition],
     read: Callable[[Connection, int, Any], tuple[int, list[Any]]],
     serialise: Callable[[Any], Json],
 ) -> Callable[[Connection, Asked], Response]:

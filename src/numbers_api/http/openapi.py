@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from numbers_api.query.available_query import AVAILABLE_NUMBER_FILTERS
 from numbers_api.query.filters import (
     CSV_DOWNLOAD_FILTERS,
     JOB_FILTERS,
@@ -38,7 +39,7 @@ Operation = tuple[str, str]  # a path of the document and its method
 
 # The operations that take their filters as one `filter` parameter (deepObject), and the table
 # each parses it with.
-FILTER_OBJECTS: dict[Operation, FilterSet] = {
+FILTER_OBJECTS: dict[Operation, FilterSet[Any]] = {
     ("/phone_numbers", "get"): PHONE_NUMBER_FILTERS,
     ("/phone_numbers/slim", "get"): SLIM_FILTERS,
     ("/phone_numbers/voice", "get"): VOICE_FILTERS,
@@ -50,10 +51,11 @@ FILTER_OBJECTS: dict[Operation, FilterSet] = {
     ("/sub_number_orders", "get"): SUB_NUMBER_ORDER_FILTERS,
     ("/sub_number_orders/{sub_number_order_id}", "get"): SUB_NUMBER_ORDER_RETRIEVE_FILTERS,
     ("/number_order_phone_numbers", "get"): ORDER_PHONE_NUMBER_FILTERS,
+    ("/available_phone_numbers", "get"): AVAILABLE_NUMBER_FILTERS,
 }
 # The operations whose contract lists a parameter for each filter and operator
 # (`filter[phone_number][contains]`); they stand in the YAML where FILTER_PARAMETERS_MARKER does.
-SEPARATE_FILTER_PARAMETERS: dict[Operation, FilterSet] = {
+SEPARATE_FILTER_PARAMETERS: dict[Operation, FilterSet[Any]] = {
     ("/phone_numbers/messaging", "get"): MESSAGING_FILTERS,
 }
 FILTER_PARAMETERS_MARKER = "x-filter-parameters"
@@ -92,7 +94,7 @@ def load_openapi_document() -> dict[str, Any]:
     return document
 
 
-def separate_filter_parameters(filters: FilterSet) -> list[dict[str, Any]]:
+def separate_filter_parameters(filters: FilterSet[Any]) -> list[dict[str, Any]]:
     """An optional query parameter for each filter and operator of `filters`."""
     return [
         {

@@ -20,6 +20,7 @@ from numbers_api.http.errors import (
     error_response,
     profiles_left_out,
 )
+from numbers_api.query.conditions import Condition
 from numbers_api.query.errors import InvalidQuery
 from numbers_api.query.filters import FilterSet
 from numbers_api.query.list_query import NAMED_SORTS, ListQuery, Sorting, parse_list_query
@@ -153,7 +154,7 @@ class ListView:
     sorts and items: `items` from the page's rows alone, or `items_with_settings`, whose pages
     are then always read in a snapshot."""
 
-    filters: FilterSet
+    filters: FilterSet[Condition]
     items: PageItems | None = None
     items_with_settings: SettingsItems | None = None
     switches: Sequence[str] = ()

@@ -123,7 +123,7 @@ def parse_timestamp(value: str) -> int:
     return since.days * 86_400_000 + since.seconds * 1000 + since.microseconds // 1000
 
 
-def _region_and_type(parsed: phonenumbers.PhoneNumber) -> tuple[str | None, int]:
+def region_and_type(parsed: phonenumbers.PhoneNumber) -> tuple[str | None, int]:
     """`phonenumbers.region_code_for_number` and `number_type` in one pass; the type is UNKNOWN
     for a number that is not valid. Where a calling code is shared by several regions (+1, +44,
     +7...), finding the region already works out the number's type in each region tried, and
@@ -214,7 +214,7 @@ class RecordChecker:
             except phonenumbers.NumberParseException:
                 parsed = None
             if parsed is not None:
-                region, kind = _region_and_type(parsed)
+                region, kind = region_and_type(parsed)
             if (
                 parsed is None
                 or phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number

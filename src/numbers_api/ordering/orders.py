@@ -18,6 +18,7 @@ from numbers_api.importing.records import IdGenerator, RecordChecker
 from numbers_api.ordering.requirements import requirements_of
 from numbers_api.ordering.serialise import number_order_with_phone_numbers
 from numbers_api.settings import seconds_from_environment
+from numbers_api.store.available_numbers import lock_numbers, pool_rows
 from numbers_api.store.database import Connection
 from numbers_api.store.importer import Loader, Row
 from numbers_api.store.number_orders import (
@@ -29,7 +30,6 @@ from numbers_api.store.number_orders import (
     OrderSettings,
     SubOrder,
     complete_ready_sub_orders,
-    end_holds,
     fail_sub_order,
     find_order,
     find_sub_order,
@@ -38,12 +38,12 @@ from numbers_api.store.number_orders import (
     inventory_ids,
     lock_order,
     pending_sub_orders,
-    pool_numbers,
     release_order,
     reset_attempts,
     settle_order,
-    unavailable_numbers,
+    unorderable_numbers,
 )
+from numbers_api.store.number_reservations import end_holds
 from numbers_api.store.phone_number import delete_number, set_status
 from numbers_api.store.pool import pool_return_ms
 from numbers_api.store.webhook_outbox import enqueue_event
@@ -92,12 +92,13 @@ def create_order(
     """The order made, its numbers in the inventory and no longer held reserved by the account.
     Raises Unavailable, before anything is written, naming each number it may not order."""
     numbers = [r.phone_number for r in requested]
-    reasons = unavailable_numbers(connection, account_id, numbers, now_ms)
+    lock_numbers(connection, numbers)
+    reasons = unorderable_numbers(connection, account_id, numbers, now_ms)
     if reasons:
         raise Unavailable(
             [(i, number, reasons[number]) for i, number in enumerate(numbers) if number in reasons]
         )
-    pool = pool_numbers(connection, numbers)
+    pool = pool_rows(connection, numbers)
     new = [
         NewNumber(
             phone_number=r.phone_number,

@@ -47,7 +47,7 @@ def parse_csv_download_query(query_string: str) -> CsvDownloadQuery:
 
 
 def filter_conditions(
-    filters: str, filter_set: FilterSet = CSV_DOWNLOAD_FILTERS
+    filters: str, filter_set: FilterSet[Condition] = CSV_DOWNLOAD_FILTERS
 ) -> list[Condition]:
     """The conditions of filters kept as a query string; raises InvalidQuery if they are bad
     (never, for filters kept by a download: they were checked when it was made)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from numbers_api.domain import (
     FILTERABLE_NUMBER_TYPES,
@@ -52,19 +52,22 @@ from numbers_api.query.values import (
 )
 
 PLAIN = None  # the operator slot of a filter given as `filter[name]=value`
+# What a table's filters make of their values: the lists' `Condition`s; a search of available
+# numbers its own terms (`query/available_query.py`).
+C = TypeVar("C")
 
 
 @dataclass(frozen=True, slots=True)
-class Lookup:
+class Lookup(Generic[C]):
     value: ValueType[Any]
-    condition: Callable[[Any], Condition | None]  # None: the value asks for no restriction
+    condition: Callable[[Any], C | None]  # None: the value asks for no restriction
     description: str
 
 
 @dataclass(frozen=True, slots=True)
-class Filter:
+class Filter(Generic[C]):
     name: str
-    lookups: Mapping[str | None, Lookup]
+    lookups: Mapping[str | None, Lookup[C]]
     repeatable: bool = False  # several values (repeated keys or `[]`) are OR-ed together
 
     def schema(self) -> JsonSchema:
@@ -86,11 +89,11 @@ class Filter:
 def plain(
     name: str,
     value: ValueType[Any],
-    condition: Callable[[Any], Condition | None],
+    condition: Callable[[Any], C | None],
     description: str,
     *,
     repeatable: bool = False,
-) -> Filter:
+) -> Filter[C]:
     return Filter(name, {PLAIN: Lookup(value, condition, description)}, repeatable)
 
 
@@ -103,7 +106,7 @@ def equals_or_none(field: Field) -> Callable[[str], Condition]:
     return lambda value: IsNull(field) if value == "null" else OneOf(field, (value,))
 
 
-def created_between(records: str) -> Filter:
+def created_between(records: str) -> Filter[Condition]:
     """`created_at[gt]` and `[lt]`: `records` created after / before an RFC 3339 date-time.
     Times are kept to the millisecond, so the bounds are rounded outwards to it."""
     return Filter(
@@ -123,7 +126,8 @@ def created_between(records: str) -> Filter:
     )
 
 
-def connection_name(match: TextMatch, min_length: int) -> Lookup:
+def connection_name(match: TextMatch, min_length: int) -> Lookup[Condition]:
+
     return Lookup(
         Text(min_length),
         lambda text: TextMatches(Field.CONNECTION_NAME, match, text),
@@ -142,7 +146,7 @@ def digits(value: str | None) -> Condition:
 
 SOURCES = {"ported": "port_request", "purchased": "number_order"}
 # The main list's `filter[phone_number]` and the messaging list's `filter[phone_number][contains]`.
-PHONE_NUMBER_DIGITS = Lookup(
+PHONE_NUMBER_DIGITS: Lookup[Condition] = Lookup(
     PhoneNumberDigits(),
     digits,
     "Numbers whose E.164 digits contain these digits (at least three; a leading + is "
@@ -150,10 +154,10 @@ PHONE_NUMBER_DIGITS = Lookup(
 )
 
 
-class FilterSet:
+class FilterSet(Generic[C]):
     """A table of filters and the parser that turns `filter[...]` parameters into conditions."""
 
-    def __init__(self, filters: Iterable[Filter]) -> None:
+    def __init__(self, filters: Iterable[Filter[C]]) -> None:
         self.filters = {f.name: f for f in filters}
 
     def schema(self) -> JsonSchema:
@@ -163,11 +167,9 @@ class FilterSet:
             "additionalProperties": False,
         }
 
-    def parse(
-        self, parameters: Iterable[QueryParameter], errors: list[ParameterError]
-    ) -> list[Condition]:
+    def parse(self, parameters: Iterable[QueryParameter], errors: list[ParameterError]) -> list[C]:
         """Conditions for every well-formed filter; each mistake is appended to `errors`."""
-        conditions: list[Condition] = []
+        conditions: list[C] = []
         seen: dict[tuple[str, str | None], list[Any]] = {}
         for parameter in parameters:
             problem = self._parse_one(parameter, seen)
@@ -222,7 +224,7 @@ def _merge(values: list[Any]) -> Any:
     return tuple(merged)
 
 
-PHONE_NUMBER_FILTERS = FilterSet(
+PHONE_NUMBER_FILTERS: FilterSet[Condition] = FilterSet(
     [
         plain("tag", Text(), HasTag, "Numbers whose tags include this value exactly."),
         plain(
@@ -306,7 +308,7 @@ _CSV_DOWNLOAD_LIST_FILTERS = (
     "emergency_address_id",
     "customer_reference",
 )
-CSV_DOWNLOAD_FILTERS = FilterSet(
+CSV_DOWNLOAD_FILTERS: FilterSet[Condition] = FilterSet(
     [
         plain(
             "has_bundle",
@@ -328,7 +330,7 @@ SLIM_STATUSES = {
     **{status: status for status in FILTERABLE_STATUSES},
     "port_pending": "port-pending",
 }
-SLIM_FILTERS = FilterSet(
+SLIM_FILTERS: FilterSet[Condition] = FilterSet(
     [
         PHONE_NUMBER_FILTERS.filters["tag"],
         PHONE_NUMBER_FILTERS.filters["phone_number"],
@@ -356,7 +358,7 @@ SLIM_FILTERS = FilterSet(
 )
 
 # `GET /v2/phone_numbers/voice`: its contract's four filters, each meaning what the list's does.
-VOICE_FILTERS = FilterSet(
+VOICE_FILTERS: FilterSet[Condition] = FilterSet(
     [
         PHONE_NUMBER_FILTERS.filters["phone_number"],
         Filter(
@@ -369,12 +371,12 @@ VOICE_FILTERS = FilterSet(
 )
 
 # `GET /v2/phone_numbers/jobs`.
-JOB_FILTERS = FilterSet(
+JOB_FILTERS: FilterSet[Condition] = FilterSet(
     [plain("type", Choice(JOB_TYPES), equals(Field.JOB_TYPE), "The type of the background job.")]
 )
 
 # `GET /v2/phone_numbers/messaging`: its contract's four filters.
-MESSAGING_FILTERS = FilterSet(
+MESSAGING_FILTERS: FilterSet[Condition] = FilterSet(
     [
         plain(
             "messaging_profile_id",

@@ -108,7 +108,7 @@ MESSAGING_SORTS = DirectedSorts({"phone_number": Field.PHONE_NUMBER})
 
 def parse_list_query(
     query_string: str,
-    filters: FilterSet = PHONE_NUMBER_FILTERS,
+    filters: FilterSet[Condition] = PHONE_NUMBER_FILTERS,
     sorts: Sorting = NAMED_SORTS,
     switches: Sequence[str] = (),
 ) -> ListQuery:

@@ -24,7 +24,7 @@ ORDER_STATUSES = ("pending", "success", "failure")
 MAX_COUNT = 1_000_000
 
 
-def _count() -> Filter:
+def _count() -> Filter[Condition]:
     return plain(
         "phone_numbers_count",
         Integer(0, MAX_COUNT),
@@ -33,15 +33,17 @@ def _count() -> Filter:
     )
 
 
-_STATUS = plain("status", Choice(ORDER_STATUSES), equals(Field.STATUS), "Exact status.")
-_COUNTRY = plain(
+_STATUS: Filter[Condition] = plain(
+    "status", Choice(ORDER_STATUSES), equals(Field.STATUS), "Exact status."
+)
+_COUNTRY: Filter[Condition] = plain(
     "country_code",
     CountryCodes(),
     lambda codes: OneOf(Field.COUNTRY_CODE, codes),
     "ISO 3166-1 alpha-2 codes, case-insensitive; several joined by commas.",
 )
 
-NUMBER_ORDER_FILTERS = FilterSet(
+NUMBER_ORDER_FILTERS: FilterSet[Condition] = FilterSet(
     [
         _STATUS,
         created_between("Number orders"),
@@ -60,7 +62,7 @@ NUMBER_ORDER_FILTERS = FilterSet(
         ),
     ]
 )
-SUB_NUMBER_ORDER_FILTERS = FilterSet(
+SUB_NUMBER_ORDER_FILTERS: FilterSet[Condition] = FilterSet(
     [
         _STATUS,
         plain(
@@ -79,9 +81,9 @@ SUB_NUMBER_ORDER_FILTERS = FilterSet(
         _count(),
     ]
 )
-ORDER_PHONE_NUMBER_FILTERS = FilterSet([_COUNTRY])
+ORDER_PHONE_NUMBER_FILTERS: FilterSet[Condition] = FilterSet([_COUNTRY])
 # `GET /v2/sub_number_orders/{id}`: its one filter asks for the sub order's numbers.
-SUB_NUMBER_ORDER_RETRIEVE_FILTERS = FilterSet(
+SUB_NUMBER_ORDER_RETRIEVE_FILTERS: FilterSet[Condition] = FilterSet(
     [
         plain(
             "include_phone_numbers",
@@ -99,7 +101,7 @@ class OrderListQuery:
     page: Page
 
 
-def parse_order_list_query(query_string: str, filters: FilterSet) -> OrderListQuery:
+def parse_order_list_query(query_string: str, filters: FilterSet[Condition]) -> OrderListQuery:
     """The query, or InvalidQuery listing every offending parameter."""
     errors: list[ParameterError] = []
     by_name = parameters_by_name(query_string, errors)

@@ -13,7 +13,7 @@ from numbers_api.query.values import Choice, PhoneNumbers, Text
 RESERVATION_STATUSES = ("pending", "success", "failure")
 
 
-NUMBER_RESERVATION_FILTERS = FilterSet(
+NUMBER_RESERVATION_FILTERS: FilterSet[Condition] = FilterSet(
     [
         plain(
             "status",

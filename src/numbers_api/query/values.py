@@ -146,7 +146,8 @@ class PhoneNumberDigits:
         return rest
 
     def schema(self) -> JsonSchema:
-        return {"type": "string", "pattern": r"^[+ ]?([0-9]{3,}|[\s\S]*[^0-9][\s\S]*)$"}
+        digits = f"[0-9]{{{self.minimum_digits},}}"
+        return {"type": "string", "pattern": rf"^[+ ]?({digits}|[\s\S]*[^0-9][\s\S]*)$"}
 
 
 _UUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
@@ -246,3 +247,40 @@ class Timestamp:
 
     def schema(self) -> JsonSchema:
         return {"type": "string", "format": "date-time"}
+
+
+@dataclass(frozen=True, slots=True)
+class CountryCode:
+    """One ISO 3166-1 alpha-2 code, case-insensitive; given back in capitals."""
+
+    def parse(self, raw: str) -> str:
+        if not _COUNTRY_CODE.fullmatch(raw):
+            raise InvalidValue(
+                f"must be a two-letter ISO 3166-1 alpha-2 country code (e.g. US); got {shown(raw)}"
+            )
+        return raw.upper()
+
+    def schema(self) -> JsonSchema:
+        return {"type": "string", "pattern": "^[A-Za-z]{2}$"}
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """One or several of a fixed set of values, joined by commas (as the official SDKs send an
+    array); each once, in the order given."""
+
+    values: tuple[str, ...]
+
+    def parse(self, raw: str) -> tuple[str, ...]:
+        given = raw.split(",")
+        wrong = [value for value in given if value not in self.values]
+        if wrong:
+            raise InvalidValue(
+                f"must be one or several of: {', '.join(self.values)}, joined by commas; "
+                f"got {shown(raw)}"
+            )
+        return tuple(dict.fromkeys(given))
+
+    def schema(self) -> JsonSchema:
+        one = f"({'|'.join(self.values)})"
+        return {"type": "string", "pattern": f"^{one}(,{one})*$"}

@@ -63,6 +63,14 @@ class Dialect:
     # Ends a `SELECT` of rows to lock until the transaction ends (SQLite: its one writer at a
     # time holds them all already).
     for_update: str = ""
+    # `{column}` with its ASCII letters in lower case, and no other character changed (SQLite's
+    # lower(); PostgreSQL's folds every letter but in the "C" collation).
+    ascii_lower: str = "lower({column})"
+    # Ends an `EXISTS` subquery that is to be run for each row, by index, rather than turned into
+    # a join: PostgreSQL makes a NOT EXISTS an anti-join, which reads the whole other table (a
+    # hash of every inventory's numbers for each search of the pool) where a few lookups would
+    # do, and which cannot stop at a page's last row. OFFSET keeps the subquery as it is.
+    per_row: str = ""
 
 
 SQLITE = Dialect(
@@ -116,4 +124,6 @@ POSTGRESQL = Dialect(
     ),
     skip_locked=" FOR UPDATE SKIP LOCKED",
     for_update=" FOR UPDATE",
+    ascii_lower='lower({column} COLLATE "C")',
+    per_row=" OFFSET 0",
 )

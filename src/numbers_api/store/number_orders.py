@@ -18,6 +18,11 @@ import orjson
 
 from numbers_api.query.conditions import Compares, Condition, Field, OneOf
 from numbers_api.query.order_query import OrderListQuery
+from numbers_api.store.available_numbers import (
+    HELD,
+    HELD_STATUS,
+    unavailable_numbers,
+)
 from numbers_api.store.database import Connection
 
 PENDING, SUCCESS, FAILURE = "pending", "success", "failure"
@@ -87,83 +92,36 @@ NO_LONGER_AVAILABLE = "is no longer available"
 HELD_BY_ANOTHER = "is reserved by another account"
 
 
-def unavailable_numbers(
+def unorderable_numbers(
     connection: Connection, account_id: int, phone_numbers: Sequence[str], now_ms: int
 ) -> dict[str, str]:
     """Why each of the numbers that this account may not order now cannot be: another account
-    holds it reserved, it is not in the pool (or not yet back in it) or in some account's
-    inventory, or this account neither found it by a search in the last `ORDER_WINDOW_MS` nor
-    holds it reserved. The numbers missing from the answer may be ordered."""
-    reasons: dict[str, str] = {}
-    for chunk in _chunks(list(phone_numbers)):
+    holds it reserved, it is not available (`available_numbers.unavailable_numbers`), or this
+    account neither found it by a search in the last `ORDER_WINDOW_MS` nor holds it reserved.
+    The numbers missing from the answer may be ordered. Take `lock_numbers` first."""
+    reasons = {
+        number: HELD_BY_ANOTHER if reason == HELD else NO_LONGER_AVAILABLE
+        for number, reason in unavailable_numbers(
+            connection, account_id, phone_numbers, now_ms
+        ).items()
+    }
+    for chunk in _chunks([number for number in phone_numbers if number not in reasons]):
         marks = ", ".join("?" * len(chunk))
-        held = "SELECT phone_number FROM reserved_phone_numbers WHERE phone_number IN " + (
-            f"({marks}) AND expires_at > ? AND status = 'success' AND account_id "
-        )
-        held_by_another = _column(connection, held + "<> ?", [*chunk, now_ms, account_id])
-        held_here = _column(connection, held + "= ?", [*chunk, now_ms, account_id])
-        in_pool = _column(
-            connection,
-            f"SELECT phone_number FROM available_numbers WHERE phone_number IN ({marks}) "
-            "AND available_from <= ?",
-            [*chunk, now_ms],
-        )
-        owned = _column(
-            connection,
-            f"SELECT phone_number FROM phone_numbers WHERE phone_number IN ({marks})",
-            chunk,
-        )
-        searched = _column(
+        found = _column(
             connection,
             "SELECT phone_number FROM searched_numbers WHERE account_id = ? AND "
-            f"phone_number IN ({marks}) AND searched_at >= ?",
-            [account_id, *chunk, now_ms - ORDER_WINDOW_MS],
+            f"phone_number IN ({marks}) AND searched_at >= ? UNION "
+            "SELECT phone_number FROM reserved_phone_numbers WHERE account_id = ? AND "
+            f"phone_number IN ({marks}) AND expires_at > ? AND status = ?",
+            [account_id, *chunk, now_ms - ORDER_WINDOW_MS, account_id, *chunk, now_ms, HELD_STATUS],
         )
-        for number in chunk:
-            if number in held_by_another:
-                reasons[number] = HELD_BY_ANOTHER
-            elif number not in in_pool or number in owned:
-                reasons[number] = NO_LONGER_AVAILABLE
-            elif number not in searched and number not in held_here:
-                reasons[number] = NEVER_SEARCHED
+        reasons.update({number: NEVER_SEARCHED for number in chunk if number not in found})
     return reasons
 
 
 def _column(connection: Connection, sql: str, parameters: Sequence[Any]) -> set[str]:
     """The values of a statement's one column."""
     return {row[0] for row in connection.execute(sql, parameters)}
-
-
-@dataclass(frozen=True, slots=True)
-class PoolNumber:
-    phone_number: str
-    country_code: str
-    phone_number_type: str
-    locality: str
-
-
-def pool_numbers(connection: Connection, phone_numbers: Sequence[str]) -> dict[str, PoolNumber]:
-    found: dict[str, PoolNumber] = {}
-    for chunk in _chunks(list(phone_numbers)):
-        for row in connection.execute(
-            "SELECT phone_number, country_code, phone_number_type, locality FROM available_numbers "
-            f"WHERE phone_number IN ({', '.join('?' * len(chunk))})",
-            chunk,
-        ):
-            found[row[0]] = PoolNumber(*row)
-    return found
-
-
-def end_holds(
-    connection: Connection, account_id: int, phone_numbers: Sequence[str], now_ms: int
-) -> None:
-    """The account's reservations of the numbers end now: they are ordered."""
-    for chunk in _chunks(list(phone_numbers)):
-        connection.execute(
-            "UPDATE reserved_phone_numbers SET expires_at = ?, updated_at = ? WHERE account_id = ? "
-            f"AND phone_number IN ({', '.join('?' * len(chunk))}) AND expires_at > ?",
-            [now_ms, now_ms, account_id, *chunk, now_ms],
-        )
 
 
 def inventory_ids(

@@ -17,6 +17,7 @@ from typing import Any
 
 from numbers_api.query.conditions import Compares, Condition, Field, OneOf
 from numbers_api.query.reservation_query import ReservationListQuery
+from numbers_api.store.available_numbers import HELD, lock_numbers, unavailable_numbers
 from numbers_api.store.database import Connection
 from numbers_api.store.pages import account_page
 
@@ -80,53 +81,16 @@ def _selected(connection: Connection, sql: str, numbers: Sequence[str], *rest: A
     return found
 
 
-def lock_numbers(connection: Connection, phone_numbers: Iterable[str]) -> None:
-    """The numbers' rows in the pool locked until the transaction ends (PostgreSQL; SQLite has
-    one writer at a time), in one order so that two writers never deadlock: a writer that
-    reserves or orders numbers takes this first, then checks `unavailable_numbers`."""
-    numbers = sorted(set(phone_numbers))
-    for chunk in _chunks(numbers):
-        connection.execute(
-            f"SELECT phone_number FROM available_numbers WHERE phone_number IN ({_marks(chunk)}) "
-            f"ORDER BY phone_number{connection.dialect.for_update}",
-            chunk,
-        ).fetchall()
-
-
-def unavailable_numbers(
+def _reasons(
     connection: Connection, account_id: int, phone_numbers: Sequence[str], now_ms: int
 ) -> dict[str, str]:
-    """The numbers the account cannot have now, each with why: not in the pool (or not yet
-    back in it), in an inventory (any account's), or held by another account."""
-    numbers = list(dict.fromkeys(phone_numbers))
-    pool = _selected(
-        connection,
-        "SELECT phone_number FROM available_numbers WHERE phone_number IN ({numbers}) "
-        "AND available_from <= ?",
-        numbers,
-        now_ms,
-    )
-    owned = _selected(
-        connection,
-        "SELECT phone_number FROM phone_numbers WHERE phone_number IN ({numbers})",
-        numbers,
-    )
-    held = _selected(
-        connection,
-        "SELECT phone_number FROM reserved_phone_numbers WHERE phone_number IN ({numbers}) "
-        "AND account_id <> ? AND expires_at > ? AND status = ?",
-        numbers,
-        account_id,
-        now_ms,
-        RESERVED,
-    )
-    reasons: dict[str, str] = {}
-    for number in numbers:
-        if number not in pool or number in owned:
-            reasons[number] = NOT_AVAILABLE
-        elif number in held:
-            reasons[number] = ALREADY_RESERVED
-    return reasons
+    """Why each number the account cannot reserve now cannot be, in this API's words."""
+    return {
+        number: ALREADY_RESERVED if reason == HELD else NOT_AVAILABLE
+        for number, reason in unavailable_numbers(
+            connection, account_id, phone_numbers, now_ms
+        ).items()
+    }
 
 
 def create_reservation(
@@ -143,7 +107,7 @@ def create_reservation(
     again by the new reservation (its earlier one keeps its own expiry)."""
     phone_numbers = list(dict.fromkeys(phone_numbers))  # each once
     lock_numbers(connection, phone_numbers)
-    reasons = unavailable_numbers(connection, account_id, phone_numbers, now_ms)
+    reasons = _reasons(connection, account_id, phone_numbers, now_ms)
     unreservable = _selected(
         connection,
         "SELECT phone_number FROM available_numbers WHERE phone_number IN ({numbers}) "

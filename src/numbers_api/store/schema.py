@@ -324,6 +324,10 @@ def _ordering(engine: int) -> list[str]:
         )""",
         "CREATE INDEX available_numbers_search "
         "ON available_numbers(country_code, phone_number_type, phone_number)",
+        # A search without a type: its page in number order, and its count, from the index alone
+        # (docs/performance.md, "Searching the available pool").
+        "CREATE INDEX available_numbers_country "
+        "ON available_numbers(country_code, phone_number, available_from)",
         """CREATE TABLE available_number_pools (
             country_code TEXT NOT NULL,
             source TEXT NOT NULL,
