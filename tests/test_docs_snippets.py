@@ -66,7 +66,7 @@ def test_the_python_snippets_pass(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\n")  # the user's project, not this one
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]
     output = run(pytest, tmp_path, user_environment(tmp_path))
-    assert "5 passed" in output
+    assert "6 passed" in output
 
 
 def test_the_ci_workflow_starts_the_server_and_runs_the_tests(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def require_the_node_sdk() -> None:
 
 
 @pytest.mark.skipif(ON_POSTGRESQL, reason="the Node suite runs once, on the SQLite run")
-@pytest.mark.parametrize("name", ["list", "resources", "errors"])
+@pytest.mark.parametrize("name", ["list", "resources", "errors", "ordering"])
 def test_the_node_sdk_suite_passes(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     """`node --test tests/node/NAME.test.mjs`: its tests by name go to the terminal, so that
     every run's log lists what the Node SDK was shown to do."""
