@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from numbers_api.query.conditions import Compares, Field, OneOf
-from numbers_api.query.list_query import Page
-from numbers_api.query.reservation_query import NUMBER_RESERVATION_FILTERS, ReservationListQuery
+from numbers_api.query.list_query import FilteredPage, Page
+from numbers_api.query.reservation_query import NUMBER_RESERVATION_FILTERS
 from numbers_api.query.values import InvalidValue, Timestamp
 from numbers_api.settings import (
     DEFAULT_RESERVATION_MS,
@@ -328,7 +328,7 @@ def test_the_list_filters_by_creation_time(inventory: Inventory, database: Datab
         ]
 
     def listed(*conditions: Any) -> list[str]:
-        query = ReservationListQuery(tuple(conditions), Page(1, 20))
+        query = FilteredPage(tuple(conditions), Page(1, 20))
         with database.snapshot() as connection:
             return [r.id for r in list_reservations(connection, mine, query)[1]]
 

@@ -18,6 +18,7 @@ from telnyx.types.number_reservation import NumberReservation
 from numbers_api.settings import RESERVATION_VARIABLE
 from numbers_api.store.accounts import create_account
 from numbers_api.store.database import Database
+from numbers_api.testing import stop_server
 from tests.conftest import start_server
 from tests.support.contract import validate_response
 from tests.support.databases import fresh_database_url
@@ -54,8 +55,7 @@ def serving(folder: Path, env: dict[str, str]) -> Iterator[Server]:
         finally:
             for client in server.clients:
                 client.close()
-            process.terminate()
-            process.wait(timeout=10)
+            stop_server(process)
             database.close()
 
 

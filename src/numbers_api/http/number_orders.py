@@ -15,6 +15,7 @@ from starlette.responses import Response
 from numbers_api.domain import TEXT_RULE, is_text
 from numbers_api.http.bodies import checked_body
 from numbers_api.http.errors import bad_request, error_object, error_response
+from numbers_api.http.filtered_lists import filtered_list
 from numbers_api.http.handlers import Asked
 from numbers_api.http.jobs import E164
 from numbers_api.http.phone_number import (
@@ -38,17 +39,14 @@ from numbers_api.ordering.serialise import (
     number_order_with_phone_numbers,
     sub_number_order,
 )
-from numbers_api.query.conditions import Condition
 from numbers_api.query.errors import InvalidQuery
-from numbers_api.query.filters import FilterSet
 from numbers_api.query.order_query import (
     NUMBER_ORDER_FILTERS,
     ORDER_PHONE_NUMBER_FILTERS,
     SUB_NUMBER_ORDER_FILTERS,
     include_phone_numbers,
-    parse_order_list_query,
 )
-from numbers_api.serialisation import encode, pagination_meta
+from numbers_api.serialisation import encode
 from numbers_api.store.database import Connection
 from numbers_api.store.number_orders import (
     OrderSettings,
@@ -184,29 +182,11 @@ def retrieve_endpoint(connection: Connection, asked: Asked) -> Response:
     return _data(number_order_with_phone_numbers(order))
 
 
-def _list(
-    filters: FilterSet[Condition],
-    read: Callable[[Connection, int, Any], tuple[int, list[Any]]],
-    serialise: Callable[[Any], Json],
-) -> Callable[[Connection, Asked], Response]:
-    def endpoint(connection: Connection, asked: Asked) -> Response:
-        try:
-            query = parse_order_list_query(asked.query_string, filters)
-        except InvalidQuery as invalid:
-            return bad_request(invalid.errors)
-        total, items = read(connection, asked.caller.account_id, query)
-        document = {
-            "data": [serialise(item) for item in items],
-            "meta": pagination_meta(query.page.number, query.page.size, total),
-        }
-        return Response(encode(document), media_type="application/json")
-
-    return endpoint
-
-
-list_endpoint = _list(NUMBER_ORDER_FILTERS, list_orders, number_order)
-list_sub_orders_endpoint = _list(SUB_NUMBER_ORDER_FILTERS, list_sub_orders, sub_number_order)
-list_numbers_endpoint = _list(
+list_endpoint = filtered_list(NUMBER_ORDER_FILTERS, list_orders, number_order)
+list_sub_orders_endpoint = filtered_list(
+    SUB_NUMBER_ORDER_FILTERS, list_sub_orders, sub_number_order
+)
+list_numbers_endpoint = filtered_list(
     ORDER_PHONE_NUMBER_FILTERS, list_order_numbers, number_order_phone_number
 )
 

@@ -15,13 +15,13 @@ from starlette.responses import Response
 
 from numbers_api.domain import TEXT_RULE, is_text
 from numbers_api.http.bodies import checked_body
-from numbers_api.http.errors import bad_request, error_object, error_response
+from numbers_api.http.errors import error_object, error_response
+from numbers_api.http.filtered_lists import filtered_list
 from numbers_api.http.handlers import Asked
 from numbers_api.http.jobs import E164, JOB_ID
 from numbers_api.http.phone_number import InvalidBody, invalid_fields, now_ms
-from numbers_api.query.errors import InvalidQuery
-from numbers_api.query.reservation_query import parse_reservation_list_query
-from numbers_api.serialisation import encode, format_timestamp, pagination_meta
+from numbers_api.query.reservation_query import NUMBER_RESERVATION_FILTERS
+from numbers_api.serialisation import encode, format_timestamp
 from numbers_api.settings import reservation_ms_from_environment
 from numbers_api.store.database import Connection
 from numbers_api.store.number_reservations import (
@@ -149,19 +149,6 @@ def extend_endpoint(asked: Asked) -> Response:
     return _response(reservation)
 
 
-def list_endpoint(connection: Connection, asked: Asked) -> Response:
-    try:
-        query = parse_reservation_list_query(asked.query_string)
-    except InvalidQuery as invalid:
-        return bad_request(invalid.errors)
-    total, reservations = list_reservations(connection, asked.caller.account_id, query)
-    document = {
-        "data": [number_reservation(r) for r in reservations],
-        "meta": pagination_meta(query.page.number, query.page.size, total),
-    }
-    return Response(encode(document), media_type="application/json")
-
-
 def _reservation_id(asked: Asked) -> str | Response:
     """The path's reservation id (ids are UUIDs, in any case), or its 400."""
     raw_id = asked.path(ID_PARAMETER)
@@ -218,3 +205,6 @@ def reserved_phone_number(number: ReservedNumber) -> dict[str, Any]:
         "created_at": format_timestamp(number.created_at),
         "updated_at": format_timestamp(number.updated_at),
     }
+
+
+list_endpoint = filtered_list(NUMBER_RESERVATION_FILTERS, list_reservations, number_reservation)

@@ -200,3 +200,24 @@ def parse_page(parameters: list[QueryParameter], errors: list[ParameterError]) -
         except InvalidValue as invalid:
             errors.append(ParameterError(parameter.key, str(invalid)))
     return Page(number=values["number"], size=values["size"])
+
+
+@dataclass(frozen=True, slots=True)
+class FilteredPage:
+    """The query of a list that takes its filter table's `filter[...]` and `page[...]`, and no
+    sort: number reservations, number orders, their sub orders and numbers."""
+
+    conditions: tuple[Condition, ...]
+    page: Page
+
+
+def parse_filtered_page(query_string: str, filters: FilterSet[Condition]) -> FilteredPage:
+    """The query, or InvalidQuery listing every offending parameter; other parameters are
+    ignored, as the other lists ignore those they do not know."""
+    errors: list[ParameterError] = []
+    by_name = parameters_by_name(query_string, errors)
+    conditions = filters.parse(by_name.get("filter", []), errors)
+    page = parse_page(by_name.get("page", []), errors)
+    if errors:
+        raise InvalidQuery(errors)
+    return FilteredPage(tuple(conditions), page)

@@ -5,13 +5,11 @@ declared once, in a table, as the phone numbers' are (`filters.py`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from numbers_api.domain import CURRENT_NUMBER_TYPES
 from numbers_api.query.conditions import Compares, Condition, Field, IsNotNull, OneOf
 from numbers_api.query.errors import InvalidQuery, ParameterError
 from numbers_api.query.filters import Filter, FilterSet, created_between, equals, plain
-from numbers_api.query.list_query import Page, parameters_by_name, parse_page
+from numbers_api.query.list_query import parameters_by_name
 from numbers_api.query.values import (
     Choice,
     CountryCodes,
@@ -93,23 +91,6 @@ SUB_NUMBER_ORDER_RETRIEVE_FILTERS: FilterSet[Condition] = FilterSet(
         )
     ]
 )
-
-
-@dataclass(frozen=True, slots=True)
-class OrderListQuery:
-    conditions: tuple[Condition, ...]
-    page: Page
-
-
-def parse_order_list_query(query_string: str, filters: FilterSet[Condition]) -> OrderListQuery:
-    """The query, or InvalidQuery listing every offending parameter."""
-    errors: list[ParameterError] = []
-    by_name = parameters_by_name(query_string, errors)
-    conditions = filters.parse(by_name.pop("filter", []), errors)
-    page = parse_page(by_name.pop("page", []), errors)
-    if errors:
-        raise InvalidQuery(errors)
-    return OrderListQuery(tuple(conditions), page)
 
 
 def include_phone_numbers(query_string: str) -> bool:

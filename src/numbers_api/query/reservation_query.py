@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from numbers_api.query.conditions import Condition, Field, OneOf
-from numbers_api.query.errors import InvalidQuery, ParameterError
 from numbers_api.query.filters import FilterSet, created_between, equals, plain
-from numbers_api.query.list_query import Page, parameters_by_name, parse_page
 from numbers_api.query.values import Choice, PhoneNumbers, Text
 
 RESERVATION_STATUSES = ("pending", "success", "failure")
@@ -36,21 +32,3 @@ NUMBER_RESERVATION_FILTERS: FilterSet[Condition] = FilterSet(
         ),
     ]
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationListQuery:
-    conditions: tuple[Condition, ...]
-    page: Page
-
-
-def parse_reservation_list_query(query_string: str) -> ReservationListQuery:
-    """The query, or InvalidQuery listing every offending parameter; other parameters are
-    ignored, as the other lists ignore those they do not know."""
-    errors: list[ParameterError] = []
-    by_name = parameters_by_name(query_string, errors)
-    conditions = NUMBER_RESERVATION_FILTERS.parse(by_name.get("filter", []), errors)
-    page = parse_page(by_name.get("page", []), errors)
-    if errors:
-        raise InvalidQuery(errors)
-    return ReservationListQuery(tuple(conditions), page)

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from numbers_api.query.conditions import Compares, Condition, Field, OneOf
-from numbers_api.query.order_query import OrderListQuery
+from numbers_api.query.list_query import FilteredPage
 from numbers_api.store.available_numbers import (
     HELD,
     HELD_STATUS,
@@ -348,7 +348,7 @@ def find_order(connection: Connection, account_id: int, order_id: str) -> Order 
 
 
 def list_orders(
-    connection: Connection, account_id: int, query: OrderListQuery
+    connection: Connection, account_id: int, query: FilteredPage
 ) -> tuple[int, list[Order]]:
     total, rows = _page(connection, _ORDERS, account_id, query)
     return total, _with_numbers(connection, rows)
@@ -398,7 +398,7 @@ def find_sub_order(connection: Connection, account_id: int, sub_order_id: str) -
 
 
 def list_sub_orders(
-    connection: Connection, account_id: int, query: OrderListQuery
+    connection: Connection, account_id: int, query: FilteredPage
 ) -> tuple[int, list[SubOrder]]:
     total, rows = _page(connection, _SUB_ORDERS, account_id, query)
     return total, [_sub_order(row) for row in rows]
@@ -433,7 +433,7 @@ def find_order_number(
 
 
 def list_order_numbers(
-    connection: Connection, account_id: int, query: OrderListQuery
+    connection: Connection, account_id: int, query: FilteredPage
 ) -> tuple[int, list[OrderNumber]]:
     total, rows = _page(connection, _ORDER_NUMBERS, account_id, query)
     return total, [_order_number(row) for row in rows]
@@ -470,7 +470,7 @@ _ORDER_NUMBERS = _Listed(
 
 
 def _page(
-    connection: Connection, listed: _Listed, account_id: int, query: OrderListQuery
+    connection: Connection, listed: _Listed, account_id: int, query: FilteredPage
 ) -> tuple[int, list[Any]]:
     """The exact number of the account's rows that match, and the query's page of them."""
     where, parameters = _where(listed.alias, listed.fields, account_id, query.conditions)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from numbers_api.query.conditions import Compares, Condition, Field, OneOf
-from numbers_api.query.reservation_query import ReservationListQuery
+from numbers_api.query.list_query import FilteredPage
 from numbers_api.store.available_numbers import HELD, lock_numbers, unavailable_numbers
 from numbers_api.store.database import Connection
 from numbers_api.store.pages import account_page
@@ -201,7 +201,7 @@ def find_reservation(
 
 
 def list_reservations(
-    connection: Connection, account_id: int, query: ReservationListQuery
+    connection: Connection, account_id: int, query: FilteredPage
 ) -> tuple[int, list[Reservation]]:
     """The exact number of the account's reservations that match, and the query's page of them,
     newest first."""
