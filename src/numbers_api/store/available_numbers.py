@@ -8,7 +8,7 @@ attributes; `record_searched` keeps what a search returned, the numbers an accou
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from numbers_api.query.available_query import (
     PoolField,
 )
 from numbers_api.query.conditions import TextMatch
-from numbers_api.store.database import Connection
+from numbers_api.store.database import Connection, in_chunks
 from numbers_api.store.dialects import POSTGRESQL, Dialect
 
 GENERATED, LOADED = "generated", "loaded"
@@ -254,7 +254,7 @@ def record_searched(
     connection: Connection, account_id: int, phone_numbers: Sequence[str], now_ms: int
 ) -> None:
     """Each number as searched by the account now (what it may order: docs/ordering.md)."""
-    for chunk in _chunks(phone_numbers):
+    for chunk in in_chunks(phone_numbers, CHUNK):
         rows = ", ".join(["(?, ?, ?)"] * len(chunk))
         connection.execute(
             f"INSERT INTO searched_numbers (account_id, phone_number, searched_at) VALUES {rows} "
@@ -267,7 +267,7 @@ def record_searched(
 def pool_rows(connection: Connection, phone_numbers: Sequence[str]) -> dict[str, AvailableNumber]:
     """The pool's rows of those numbers that are in it (available or not), by number."""
     found: dict[str, AvailableNumber] = {}
-    for chunk in _chunks(phone_numbers):
+    for chunk in in_chunks(phone_numbers, CHUNK):
         marks = ", ".join("?" * len(chunk))
         for row in connection.execute(
             f"SELECT {SELECT_COLUMNS} FROM available_numbers a WHERE a.phone_number IN ({marks})",
@@ -283,7 +283,7 @@ def lock_numbers(connection: Connection, phone_numbers: Iterable[str]) -> None:
     one writer at a time), in one order so that two writers never deadlock: a writer that
     reserves or orders numbers takes this first, then checks `unavailable_numbers`."""
     numbers = sorted(set(phone_numbers))
-    for chunk in _chunks(numbers):
+    for chunk in in_chunks(numbers, CHUNK):
         connection.execute(
             "SELECT phone_number FROM available_numbers WHERE phone_number IN "
             f"({', '.join('?' * len(chunk))}) "
@@ -300,7 +300,7 @@ def unavailable_numbers(
     NOT_YET_AVAILABLE (back in the pool after a deletion, not yet sellable); in that order of
     precedence. A number the account holds reserved itself is available to it."""
     reasons = dict.fromkeys(phone_numbers, NOT_IN_POOL)
-    for chunk in _chunks(list(dict.fromkeys(phone_numbers))):
+    for chunk in in_chunks(list(dict.fromkeys(phone_numbers)), CHUNK):
         marks = ", ".join("?" * len(chunk))
         for number, available_from, owned, held in connection.execute(
             "SELECT a.phone_number, a.available_from, "
@@ -319,11 +319,6 @@ def unavailable_numbers(
             else:
                 del reasons[number]
     return reasons
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
 
 
 @dataclass(frozen=True, slots=True)

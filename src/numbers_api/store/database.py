@@ -406,3 +406,8 @@ class Deadlines:
 
     def close(self) -> None:
         self._stopping.set()
+
+
+def in_chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`values`, `size` at a time: as many as one statement binds as parameters."""
+    return (values[start : start + size] for start in range(0, len(values), size))

@@ -11,7 +11,7 @@ over by the next runner that looks.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ import orjson
 from numbers_api.query.conditions import Condition, Field, OneOf, SortKey
 from numbers_api.query.job_query import JobListQuery
 from numbers_api.store.accounts import lock_account
-from numbers_api.store.database import NUMBER_TABLES, Connection
+from numbers_api.store.database import NUMBER_TABLES, Connection, in_chunks
 from numbers_api.store.pages import account_page
 
 PENDING = "pending"
@@ -161,7 +161,7 @@ def _numbers_named(
     found: dict[str, tuple[int, str]] = {}
     for column, attribute in (("id", "id"), ("phone_number", "phone_number")):
         names = {getattr(t, attribute): t.given for t in targets if getattr(t, attribute)}
-        for chunk in _chunks(list(names)):
+        for chunk in in_chunks(list(names), CHUNK):
             rows = connection.execute(
                 f"SELECT id, phone_number FROM phone_numbers WHERE account_id = ? "
                 f"AND {column} IN ({', '.join('?' * len(chunk))})",
@@ -209,7 +209,7 @@ def _order_by(keys: Sequence[SortKey]) -> str:
 
 def _with_operations(connection: Connection, rows: Sequence[Sequence[Any]]) -> list[Job]:
     operations: dict[str, list[Operation]] = {row[0]: [] for row in rows}
-    for chunk in _chunks(list(operations)):
+    for chunk in in_chunks(list(operations), CHUNK):
         for job_id, *values in connection.execute(
             "SELECT job_id, position, target, phone_number_id, phone_number, outcome, errors "
             f"FROM phone_number_job_operations WHERE job_id IN ({', '.join('?' * len(chunk))}) "
@@ -239,10 +239,6 @@ def _operation(values: Sequence[Any]) -> Operation:
     position, target, number_id, number, outcome, errors = values
     failures = tuple(Failure(**e) for e in orjson.loads(errors)) if errors else ()
     return Operation(int(position), target, number_id, number, outcome, failures)
-
-
-def _chunks(values: list[Any]) -> Iterable[list[Any]]:
-    return (values[i : i + CHUNK] for i in range(0, len(values), CHUNK))
 
 
 # Running jobs -------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from numbers_api.store.available_numbers import (
     HELD_STATUS,
     unavailable_numbers,
 )
-from numbers_api.store.database import Connection
+from numbers_api.store.database import Connection, in_chunks
+from numbers_api.store.pages import Clause, account_page
 
 PENDING, SUCCESS, FAILURE = "pending", "success", "failure"
 # A number's requirements_status: still missing a value, every value given, or cancelled.
@@ -105,7 +106,7 @@ def unorderable_numbers(
             connection, account_id, phone_numbers, now_ms
         ).items()
     }
-    for chunk in _chunks([number for number in phone_numbers if number not in reasons]):
+    for chunk in in_chunks([number for number in phone_numbers if number not in reasons], CHUNK):
         marks = ", ".join("?" * len(chunk))
         found = _column(
             connection,
@@ -129,7 +130,7 @@ def inventory_ids(
 ) -> list[int]:
     """The ids of those of the numbers the account has in its inventory."""
     ids: list[int] = []
-    for chunk in _chunks(list(phone_numbers)):
+    for chunk in in_chunks(list(phone_numbers), CHUNK):
         ids += [
             int(row[0])
             for row in connection.execute(
@@ -357,7 +358,7 @@ def list_orders(
 def _with_numbers(connection: Connection, rows: Sequence[Sequence[Any]]) -> list[Order]:
     orders = [_order(row) for row in rows]
     by_id = {order.id: order for order in orders}
-    for chunk in _chunks(list(by_id)):
+    for chunk in in_chunks(list(by_id), CHUNK):
         marks = ", ".join("?" * len(chunk))
         for row in connection.execute(
             f"SELECT {NUMBER_COLUMNS} FROM number_order_phone_numbers n "
@@ -473,34 +474,24 @@ def _page(
     connection: Connection, listed: _Listed, account_id: int, query: FilteredPage
 ) -> tuple[int, list[Any]]:
     """The exact number of the account's rows that match, and the query's page of them."""
-    where, parameters = _where(listed.alias, listed.fields, account_id, query.conditions)
-    source = f"{listed.table} {listed.alias} WHERE {where}"
-    total = int(connection.execute(f"SELECT count(*) FROM {source}", parameters).fetchone()[0])
-    if query.page.offset >= total:  # also keeps an offset beyond 64 bits out of the SQL
-        return total, []
-    rows = connection.execute(
-        f"SELECT {listed.columns} FROM {source} ORDER BY {listed.order_by} LIMIT ? OFFSET ?",
-        [*parameters, query.page.size, query.page.offset],
-    ).fetchall()
-    return total, rows
+    return account_page(
+        connection,
+        table=f"{listed.table} {listed.alias}",
+        columns=listed.columns,
+        account_id=account_id,
+        clauses=[_clause(listed.fields, condition) for condition in query.conditions],
+        order_by=listed.order_by,
+        page=query.page,
+    )
 
 
-def _where(
-    alias: str, fields: Mapping[Field, str], account_id: int, conditions: Iterable[Condition]
-) -> tuple[str, list[Any]]:
-    clauses = [f"{alias}.account_id = ?"]
-    parameters: list[Any] = [account_id]
-    for condition in conditions:
-        match condition:
-            case OneOf(field_, values):
-                clauses.append(f"{fields[field_]} IN ({', '.join('?' * len(values))})")
-                parameters.extend(values)
-            case Compares(field_, operator, value) if operator in ("=", "<", ">"):
-                clauses.append(f"{fields[field_]} {operator} ?")
-                parameters.append(value)
-            case _:
-                raise AssertionError(f"orders have no condition {condition!r}")
-    return " AND ".join(clauses), parameters
+def _clause(fields: Mapping[Field, str], condition: Condition) -> Clause:
+    match condition:
+        case OneOf(field_, values):
+            return f"{fields[field_]} IN ({', '.join('?' * len(values))})", values
+        case Compares(field_, operator, value) if operator in ("=", "<", ">"):
+            return f"{fields[field_]} {operator} ?", (value,)
+    raise AssertionError(f"orders have no condition {condition!r}")
 
 
 # Changing ----------------------------------------------------------------------------------------
@@ -734,7 +725,3 @@ def release_order(
 
 def reset_attempts(connection: Connection, order_id: str) -> None:
     connection.execute("UPDATE number_orders SET attempts = 0 WHERE id = ?", (order_id,))
-
-
-def _chunks(values: list[Any]) -> Iterable[list[Any]]:
-    return (values[i : i + CHUNK] for i in range(0, len(values), CHUNK))

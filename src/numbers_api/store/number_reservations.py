@@ -11,14 +11,14 @@ accounts reserving one number at once never both get it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from numbers_api.query.conditions import Compares, Condition, Field, OneOf
 from numbers_api.query.list_query import FilteredPage
 from numbers_api.store.available_numbers import HELD, lock_numbers, unavailable_numbers
-from numbers_api.store.database import Connection
+from numbers_api.store.database import Connection, in_chunks
 from numbers_api.store.pages import account_page
 
 RESERVED = "success"  # every reservation and reserved number: a refused one is never kept
@@ -63,10 +63,6 @@ class ReservationExpired(Exception):
     """None of the reservation's numbers is still held: there is nothing to extend."""
 
 
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    return (values[i : i + CHUNK] for i in range(0, len(values), CHUNK))
-
-
 def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" * len(values))
 
@@ -75,7 +71,7 @@ def _selected(connection: Connection, sql: str, numbers: Sequence[str], *rest: A
     """The numbers a statement selects; `sql` has `{numbers}` where the numbers' placeholders
     go, first among its parameters, and `rest` after them."""
     found: set[str] = set()
-    for chunk in _chunks(numbers):
+    for chunk in in_chunks(numbers, CHUNK):
         rows = connection.execute(sql.format(numbers=_marks(chunk)), [*chunk, *rest])
         found.update(row[0] for row in rows)
     return found
@@ -165,7 +161,7 @@ def extend_reservation(
     )
     if not extendable:
         raise ReservationExpired(reservation_id)
-    for chunk in _chunks(extendable):
+    for chunk in in_chunks(extendable, CHUNK):
         connection.execute(
             "UPDATE reserved_phone_numbers SET expires_at = ?, updated_at = ? "
             f"WHERE reservation_id = ? AND phone_number IN ({_marks(chunk)})",
@@ -182,7 +178,7 @@ def end_holds(
 ) -> None:
     """The account's holds of these numbers ended now (the account ordered them): their
     reservations show them expired at this time, and extending no longer holds them."""
-    for chunk in _chunks(list(dict.fromkeys(phone_numbers))):
+    for chunk in in_chunks(list(dict.fromkeys(phone_numbers)), CHUNK):
         connection.execute(
             "UPDATE reserved_phone_numbers SET expires_at = ?, updated_at = ? "
             f"WHERE account_id = ? AND expires_at > ? AND phone_number IN ({_marks(chunk)})",
@@ -237,7 +233,7 @@ def _condition(condition: Condition) -> tuple[str, Sequence[object]]:
 
 def _with_numbers(connection: Connection, rows: Sequence[Sequence[Any]]) -> list[Reservation]:
     numbers: dict[str, list[ReservedNumber]] = {row[0]: [] for row in rows}
-    for chunk in _chunks(list(numbers)):
+    for chunk in in_chunks(list(numbers), CHUNK):
         for reservation_id, *values in connection.execute(
             f"SELECT {NUMBER_COLUMNS} FROM reserved_phone_numbers "
             f"WHERE reservation_id IN ({_marks(chunk)}) ORDER BY reservation_id, phone_number",
