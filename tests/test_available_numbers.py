@@ -91,6 +91,12 @@ def set_available_from(database: Database, number: str, at: int) -> None:
         )
 
 
+def total_results(response: Any) -> int:
+    assert response.status_code == 200, response.text
+    total: int = response.json()["meta"]["total_results"]
+    return total
+
+
 def found(response: Any) -> list[str]:
     assert response.status_code == 200, response.text
     return [item["phone_number"] for item in response.json()["data"]]
@@ -233,6 +239,27 @@ def test_a_number_the_account_holds_is_listed_unless_held_numbers_are_excluded(
     assert found(client.get(SEARCH, key)) == three
     excluded = client.get(SEARCH, key, "filter[exclude_held_numbers]=true")
     assert found(excluded) == [three[0], three[2]]
+
+
+def test_a_full_pages_count_leaves_out_numbers_held_by_others_or_in_an_inventory(
+    client: ApiClient, inventory: Inventory, database: Database, three: list[str]
+) -> None:
+    key = inventory.account("searcher")
+    inventory.account("holder")
+    hold(database, "holder", three[0])
+    assert total_results(client.get(SEARCH, key, "filter[limit]=1")) == 2
+    inventory.load("holder", [{"phone_number": three[1]}])
+    assert total_results(client.get(SEARCH, key, "filter[limit]=1")) == 1
+
+
+def test_a_full_pages_count_leaves_out_the_accounts_own_holds_only_when_asked(
+    client: ApiClient, inventory: Inventory, database: Database, three: list[str]
+) -> None:
+    key = inventory.account("holder")
+    hold(database, "holder", three[0])
+    assert total_results(client.get(SEARCH, key, "filter[limit]=1")) == 3
+    excluded = client.get(SEARCH, key, "filter[limit]=1&filter[exclude_held_numbers]=true")
+    assert total_results(excluded) == 2
 
 
 def test_an_expired_hold_hides_nothing(

@@ -111,7 +111,7 @@ def _bearer_key(request: Request) -> str | None:
 
 
 class Api:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, owns_process: bool = False) -> None:
         database = server_database(settings.database_url)
         self.database = database
         self.executor = executor_for(database)
@@ -127,6 +127,7 @@ class Api:
                 database, delay_seconds=SLOW_JOB_SECONDS if "slow_jobs" in settings.faults else 0
             ),
             OrderRunner(database),
+            owns_process,
         )
         # Sends the webhook outbox (docs/ordering.md, "Webhooks"), with every other worker.
         self.webhooks = DeliveryRunner(database)
@@ -370,6 +371,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     worker.jobs.start()
     api.webhooks.start()
     worker.orders.start()
+    worker.keep_out_of_collections()  # what it holds from its start: modules, metadata
     try:
         yield
     finally:
@@ -385,8 +387,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         worker_ended()
 
 
-def create_app(settings: Settings) -> Starlette:
-    api = Api(settings)
+def create_app(settings: Settings, *, owns_process: bool = False) -> Starlette:
+    api = Api(settings, owns_process=owns_process)
     dialect, counts = api.database.dialect, api.worker.counts
 
     def route(path: str, **handlers: Handler) -> Route:
@@ -518,4 +520,4 @@ def create_app(settings: Settings) -> Starlette:
 def create_app_from_environment() -> Starlette:
     """The factory `numbers-api serve` gives each worker process."""
     configure_logging()
-    return create_app(Settings.from_environment())
+    return create_app(Settings.from_environment(), owns_process=True)

@@ -15,7 +15,7 @@ from numbers_api.pool.stock import AvailableNumber
 from numbers_api.query.available_query import parse_available_search
 from numbers_api.query.errors import InvalidQuery
 from numbers_api.serialisation import encode
-from numbers_api.store.available_numbers import search_available
+from numbers_api.store.available_numbers import search_available, tidy_pool
 
 
 def search_endpoint(asked: Asked) -> Response:
@@ -25,6 +25,9 @@ def search_endpoint(asked: Asked) -> Response:
         return bad_request(invalid.errors)
     with asked.worker.database.transaction() as connection:
         found = search_available(connection, asked.caller.account_id, search, now_ms())
+    if found.pool_made:
+        tidy_pool(asked.worker.database)
+        asked.worker.keep_out_of_collections()  # the pool this process now keeps (generate.py)
     meta = {"total_results": found.total, "best_effort_results": found.best_effort}
     document = {
         "data": [available_phone_number(number, best) for number, best in found.numbers],

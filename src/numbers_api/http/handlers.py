@@ -3,6 +3,7 @@ the worker it may use. `Api` answers every request through one of these (`http/a
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,16 @@ class Worker:
     downloads: DownloadRunner
     jobs: JobRunner
     orders: OrderRunner  # number orders completed in the background
+    owns_process: bool = False  # `numbers-api serve`'s worker: the only app in its process
+
+    def keep_out_of_collections(self) -> None:
+        """What the process holds now left out of the garbage collector's full passes, each of
+        which walked all of it: a tail of tens of milliseconds on the request that set one off
+        (docs/performance.md, "Searching the available pool"). Only in a process of its own:
+        the cycles of frozen objects are never collected, and among other apps (a test's) it
+        would keep their garbage, connections included."""
+        if self.owns_process:
+            gc.freeze()
 
 
 @dataclass(frozen=True, slots=True)

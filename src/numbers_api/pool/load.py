@@ -32,7 +32,7 @@ from numbers_api.pool.stock import (
     AvailableNumber,
     stock,
 )
-from numbers_api.store.available_numbers import LOADED, load_pool
+from numbers_api.store.available_numbers import LOADED, load_pool, tidy_pool
 from numbers_api.store.database import Database
 
 FIELDS = (
@@ -130,6 +130,7 @@ def load_file(
                 if not report.ok:
                     raise _Rejected  # rolls the whole transaction back
                 report.loaded = loaded.countries
+            tidy_pool(database)
         except _Rejected:
             pass
     report.seconds = time.perf_counter() - started

@@ -2,7 +2,8 @@
 searched, and asked whether numbers can be had (docs/ordering.md, "The available pool").
 
 A number is *available* to an account when it is in the pool, its `available_from` has passed,
-no account has it in its inventory, and no other account holds it reserved. `unavailable_numbers`
+no account has it in its inventory (`in_inventory`, kept by the database's own triggers:
+store/schema.py), and no other account holds it reserved. `unavailable_numbers`
 says why a number is not, for an order or a reservation; `pool_rows` gives a pool number's
 attributes; `record_searched` keeps what a search returned, the numbers an account may order."""
 
@@ -18,6 +19,7 @@ from phonenumbers import country_code_for_region
 from numbers_api.pool.generate import generate_pool, generated_countries
 from numbers_api.pool.stock import RATE_CENTER_COUNTRIES, AvailableNumber
 from numbers_api.query.available_query import (
+    MAX_LIMIT,
     WHERE_FIELDS,
     AvailableSearch,
     DigitsMatch,
@@ -28,7 +30,7 @@ from numbers_api.query.available_query import (
     PoolField,
 )
 from numbers_api.query.conditions import TextMatch
-from numbers_api.store.database import Connection, in_chunks
+from numbers_api.store.database import Connection, Database, in_chunks
 from numbers_api.store.dialects import POSTGRESQL, Dialect
 
 GENERATED, LOADED = "generated", "loaded"
@@ -39,7 +41,7 @@ HELD = "held"
 NOT_YET_AVAILABLE = "not_yet_available"
 HELD_STATUS = "success"  # a reserved number's status while it holds the number
 POOL_LOCK = 72628  # PostgreSQL: one pool written at a time (migrations hold 72627)
-CHUNK = 100  # numbers named in one statement
+CHUNK = MAX_LIMIT  # numbers named in one statement: a search's page in one
 
 COLUMNS = AvailableNumber._fields
 SELECT_COLUMNS = ", ".join(f"a.{name}" for name in COLUMNS)
@@ -79,6 +81,19 @@ def ensure_pool(connection: Connection, country_code: str, now_ms: int) -> int:
     return len(numbers)
 
 
+def tidy_pool(database: Database) -> None:
+    """After numbers were added to the pool, outside the transaction that added them: the pool's
+    planner statistics brought up to date, so that a filtered search reads its filter's index
+    (SQLite, without them, would read the country's index of free numbers); on PostgreSQL by a
+    vacuum, so that a count reads an index alone (an index-only scan needs its pages marked
+    all-visible, which only a vacuum does, and autovacuum may be off or late)."""
+    if database.dialect is POSTGRESQL:
+        database.connection().execute("VACUUM (ANALYZE) available_numbers")
+        return
+    with database.transaction() as connection:
+        connection.execute("ANALYZE available_numbers")
+
+
 def _has_pool(connection: Connection, country_code: str) -> bool:
     row = connection.execute(
         "SELECT 1 FROM available_number_pools WHERE country_code = ?", (country_code,)
@@ -91,6 +106,7 @@ class Found:
     numbers: list[tuple[AvailableNumber, bool]]  # each with whether it is a best-effort one
     total: int  # the available numbers that match exactly
     best_effort: int  # of `numbers`, those that are best-effort
+    pool_made: bool  # the search made its country's pool: `tidy_pool` once it is committed
 
 
 def search_available(
@@ -98,7 +114,7 @@ def search_available(
 ) -> Found:
     """The search answered (the country's pool made first if need be), and what it returned
     recorded for the account; inside the caller's write transaction."""
-    ensure_pool(connection, search.country, now_ms)
+    made = ensure_pool(connection, search.country, now_ms)
     if connection.dialect is POSTGRESQL:
         # A count's lookups are costed high enough to be compiled, which takes longer than
         # running them (7 ms of 30 for the US pool).
@@ -107,16 +123,10 @@ def search_available(
     sql, parameters = _available(
         connection.dialect, account_id, search, now_ms, where=where, values=values
     )
-    exact = [
-        from_row(row)
-        for row in connection.execute(
-            f"SELECT {SELECT_COLUMNS} {sql} ORDER BY a.phone_number LIMIT ?",
-            [*parameters, search.limit],
-        )
-    ]
+    exact = _page(connection, sql, parameters, search.limit)
     total = len(exact)
     if total == search.limit:  # a page short of the limit holds every match: no count
-        (total,) = connection.execute(f"SELECT count(*) {sql}", parameters).fetchone()
+        total = _count(connection, account_id, search, now_ms, where=where, values=values)
     found = [(number, False) for number in exact]
     wanted = search.limit - len(exact)
     if search.best_effort and wanted > 0 and search.country in RATE_CENTER_COUNTRIES:
@@ -124,7 +134,7 @@ def search_available(
         nearby = _nearby(connection, account_id, search, now_ms, len(exact) + wanted)
         found += [(n, True) for n in nearby if n.phone_number not in taken][:wanted]
     record_searched(connection, account_id, [n.phone_number for n, _ in found], now_ms)
-    return Found(found, int(total), sum(best for _, best in found))
+    return Found(found, int(total), sum(best for _, best in found), made > 0)
 
 
 def _nearby(
@@ -144,8 +154,10 @@ def _nearby(
         areas = [
             area
             for (area,) in connection.execute(
+                # Every pool number, in an inventory or not: the mark named so that the
+                # pool's indexes of the where-filters serve.
                 "SELECT DISTINCT a.administrative_area FROM available_numbers a "
-                f"WHERE a.country_code = ? AND {located_where}",
+                f"WHERE a.country_code = ? AND a.in_inventory IN (FALSE, TRUE) AND {located_where}",
                 [search.country, *located_values],
             )
         ]
@@ -156,12 +168,23 @@ def _nearby(
     sql, parameters = _available(
         connection.dialect, account_id, search, now_ms, where=where, values=values
     )
-    return [
-        from_row(row)
-        for row in connection.execute(
-            f"SELECT {SELECT_COLUMNS} {sql} ORDER BY a.phone_number LIMIT ?", [*parameters, limit]
+    return _page(connection, sql, parameters, limit)
+
+
+def _page(
+    connection: Connection, sql: str, parameters: list[Any], limit: int
+) -> list[AvailableNumber]:
+    """The first `limit` numbers of `sql` (`FROM ... WHERE ...`), in number order: found by their
+    numbers alone first, so that a filter of the number's digits reads only the index (PostgreSQL
+    reads a row's page before its filter otherwise), then read whole by key."""
+    numbers = [
+        number
+        for (number,) in connection.execute(
+            f"SELECT a.phone_number {sql} ORDER BY a.phone_number LIMIT ?", [*parameters, limit]
         )
     ]
+    rows = pool_rows(connection, numbers)
+    return [rows[number] for number in numbers]
 
 
 def _locates(condition: PoolCondition) -> bool:
@@ -180,20 +203,61 @@ def _available(
     values: list[Any],
 ) -> tuple[str, list[Any]]:
     """`FROM ... WHERE ...` of the pool's numbers of the country that `where` matches and the
-    account can have now (and, with `exclude_held`, that it does not hold itself); the cheap
-    tests first, so that only their matches are looked up in the inventories and holds."""
-    held_by = "" if search.exclude_held else " AND r.account_id <> ?"
+    account can have now (and, with `exclude_held`, that it does not hold itself); the pool's own
+    columns first, so that only their matches are looked up in the holds."""
     sql = (
-        f"FROM available_numbers a WHERE a.country_code = ? AND a.available_from <= ? AND {where} "
-        "AND NOT EXISTS (SELECT 1 FROM phone_numbers p WHERE p.phone_number = a.phone_number"
-        f"{dialect.per_row}) AND NOT EXISTS (SELECT 1 FROM reserved_phone_numbers r "
-        "WHERE r.phone_number = a.phone_number AND r.status = ? AND r.expires_at > ?"
-        f"{held_by}{dialect.per_row})"
+        f"FROM available_numbers a WHERE {_free(where)} AND NOT EXISTS (SELECT 1 FROM "
+        f"reserved_phone_numbers r WHERE r.phone_number = a.phone_number AND {_held(search)}"
+        f"{dialect.per_row})"
     )
-    parameters: list[Any] = [search.country, now_ms, *values, HELD_STATUS, now_ms]
-    if not search.exclude_held:
-        parameters.append(account_id)
-    return sql, parameters
+    return sql, [*_free_values(search, now_ms, values), *_held_values(account_id, search, now_ms)]
+
+
+def _count(
+    connection: Connection,
+    account_id: int,
+    search: AvailableSearch,
+    now_ms: int,
+    *,
+    where: str,
+    values: list[Any],
+) -> int:
+    """How many numbers `_available` matches, without a lookup a candidate: the pool's free
+    numbers that `where` matches (its index, `in_inventory` kept by the database), less those of
+    them held now, found from the holds in force (few) by time."""
+    (free,) = connection.execute(
+        f"SELECT count(*) FROM available_numbers a WHERE {_free(where)}",
+        _free_values(search, now_ms, values),
+    ).fetchone()
+    # CROSS JOIN: SQLite then walks the holds in force and looks each up in the pool.
+    (held,) = connection.execute(
+        "SELECT count(DISTINCT a.phone_number) FROM reserved_phone_numbers r "
+        f"CROSS JOIN available_numbers a WHERE {_held(search)} "
+        f"AND a.phone_number = r.phone_number AND {_free(where)}",
+        [*_held_values(account_id, search, now_ms), *_free_values(search, now_ms, values)],
+    ).fetchone()
+    return int(free) - int(held)
+
+
+def _free(where: str) -> str:
+    """The pool's numbers of the country that `where` matches, in no inventory and not waiting to
+    be back."""
+    return f"a.country_code = ? AND a.in_inventory = FALSE AND a.available_from <= ? AND {where}"
+
+
+def _free_values(search: AvailableSearch, now_ms: int, values: list[Any]) -> list[Any]:
+    return [search.country, now_ms, *values]
+
+
+def _held(search: AvailableSearch) -> str:
+    """The holds in force (`r`) that keep a number from the account: another account's, and with
+    `exclude_held` its own too."""
+    others = "" if search.exclude_held else " AND r.account_id <> ?"
+    return f"r.expires_at > ? AND r.status = ?{others}"
+
+
+def _held_values(account_id: int, search: AvailableSearch, now_ms: int) -> list[Any]:
+    return [now_ms, HELD_STATUS] if search.exclude_held else [now_ms, HELD_STATUS, account_id]
 
 
 def _where(
@@ -223,7 +287,7 @@ def _condition(
         case DigitsMatch(match, str(digits), skip):
             # The national number: past the + and the country's calling code.
             start = 2 + len(str(country_code_for_region(country))) + skip
-            return _digits_match(dialect, match, digits, start)
+            return _digits_match(match, digits, start)
         case HasFeatures(features):
             return (
                 " AND ".join([dialect.contains.format(column="a.features")] * len(features)),
@@ -234,16 +298,14 @@ def _condition(
     raise AssertionError(f"unhandled condition {condition!r}")
 
 
-def _digits_match(
-    dialect: Dialect, match: TextMatch, digits: str, start: int
-) -> tuple[str, Sequence[Any]]:
-    """On the E.164 number's characters from `start` (1-based) on."""
+def _digits_match(match: TextMatch, digits: str, start: int) -> tuple[str, Sequence[Any]]:
+    """On the E.164 number's characters from `start` (1-based) on. `contains` and `ends_with` as
+    a LIKE pattern past the first `start - 1` characters: both engines test it faster than a
+    substring cut out of each number (the digits hold no LIKE wildcard)."""
     if match is TextMatch.STARTS_WITH:
         return "substr(a.phone_number, ?, ?) = ?", (start, len(digits), digits)
-    subject = "substr(a.phone_number, ?)"
-    if match is TextMatch.CONTAINS:
-        return dialect.contains.format(column=subject), (start, digits)
-    return dialect.ends_with.format(column=subject), (start, len(digits), digits)
+    skipped = "_" * (start - 1) + "%" + digits
+    return "a.phone_number LIKE ?", (skipped + "%" if match is TextMatch.CONTAINS else skipped,)
 
 
 def _ascii_lower(text: str) -> str:
@@ -303,8 +365,7 @@ def unavailable_numbers(
     for chunk in in_chunks(list(dict.fromkeys(phone_numbers)), CHUNK):
         marks = ", ".join("?" * len(chunk))
         for number, available_from, owned, held in connection.execute(
-            "SELECT a.phone_number, a.available_from, "
-            "EXISTS (SELECT 1 FROM phone_numbers p WHERE p.phone_number = a.phone_number), "
+            "SELECT a.phone_number, a.available_from, a.in_inventory, "
             "EXISTS (SELECT 1 FROM reserved_phone_numbers r WHERE r.phone_number = a.phone_number "
             "AND r.status = ? AND r.expires_at > ? AND r.account_id <> ?) "
             f"FROM available_numbers a WHERE a.phone_number IN ({marks})",

@@ -67,9 +67,9 @@ class Dialect:
     # lower(); PostgreSQL's folds every letter but in the "C" collation).
     ascii_lower: str = "lower({column})"
     # Ends an `EXISTS` subquery that is to be run for each row, by index, rather than turned into
-    # a join: PostgreSQL makes a NOT EXISTS an anti-join, which reads the whole other table (a
-    # hash of every inventory's numbers for each search of the pool) where a few lookups would
-    # do, and which cannot stop at a page's last row. OFFSET keeps the subquery as it is.
+    # a join: PostgreSQL makes a NOT EXISTS an anti-join, which reads every row of the other table
+    # that the subquery's own conditions let through (a search's page: every hold in force) where
+    # the page's few lookups would do. OFFSET keeps the subquery as it is.
     per_row: str = ""
 
 

@@ -24,6 +24,7 @@ import psycopg
 
 from numbers_api.store.accounts import bump_data_version
 from numbers_api.store.database import NUMBER_TABLES, Connection
+from numbers_api.store.schema import MARK_POOL_INVENTORY
 
 # The order of `Row`'s values: the columns of phone_numbers, as many as `NUMBER_COLUMNS`, first,
 # so that a row is written without rearranging it; then the names, which go elsewhere.
@@ -86,6 +87,10 @@ _NUMBER_WIDTH = len(NUMBER_COLUMNS)
 # (docs/performance.md), so it is set aside for the import and each batch's digits are indexed by
 # one statement instead.
 _DIGITS_TRIGGER = "phone_number_digits_insert"
+# SQLite's trigger that marks a pool number as in an inventory: a lookup in the pool for each row
+# (docs/performance.md). Set aside once an import is large, and the pool marked in one pass over
+# it at the end (`MARK_POOL_INVENTORY`); a small one (an order's) is cheaper with the trigger.
+_POOL_TRIGGER = "available_number_into_inventory"
 # The indexes SQLite keeps up to date row by row are set aside too once an import has written more
 # numbers than the table held, and at least this many: building an index at the end, from sorted
 # rows, is cheaper than keeping it up to date row by row (docs/performance.md).
@@ -320,11 +325,15 @@ class _SetAside:
         self._statements: list[str] = []
         self._statistics: list[tuple[str, list[Any]]] = []
         self._drop("trigger", [_DIGITS_TRIGGER])
+        self._pool_marks_owed = False
         self._rows_before: int | None = None  # counted only for a large import: a scan
         self._indexes_dropped = False
 
     def written(self, numbers: int) -> None:
         """After each batch, with the numbers the import has written so far."""
+        if numbers >= _REBUILD_FROM and not self._pool_marks_owed:
+            self._drop("trigger", [_POOL_TRIGGER])
+            self._pool_marks_owed = True
         if self._indexes_dropped or numbers < _REBUILD_FROM:
             return
         if self._rows_before is None:
@@ -367,6 +376,8 @@ class _SetAside:
     def restore(self) -> None:
         for sql in self._statements:
             self.connection.execute(sql)
+        if self._pool_marks_owed:
+            self.connection.execute(MARK_POOL_INVENTORY)
         for table, row in self._statistics:
             marks = ", ".join("?" * len(row))
             self.connection.execute(f"INSERT INTO {table} VALUES ({marks})", row)
