@@ -205,12 +205,14 @@ def _available(
     """`FROM ... WHERE ...` of the pool's numbers of the country that `where` matches and the
     account can have now (and, with `exclude_held`, that it does not hold itself); the pool's own
     columns first, so that only their matches are looked up in the holds."""
+    free, free_values = _free(search, now_ms, where, values)
+    held, held_values = _held(account_id, search, now_ms)
     sql = (
-        f"FROM available_numbers a WHERE {_free(where)} AND NOT EXISTS (SELECT 1 FROM "
-        f"reserved_phone_numbers r WHERE r.phone_number = a.phone_number AND {_held(search)}"
+        f"FROM available_numbers a WHERE {free} AND NOT EXISTS (SELECT 1 FROM "
+        f"reserved_phone_numbers r WHERE r.phone_number = a.phone_number AND {held}"
         f"{dialect.per_row})"
     )
-    return sql, [*_free_values(search, now_ms, values), *_held_values(account_id, search, now_ms)]
+    return sql, [*free_values, *held_values]
 
 
 def _count(
@@ -225,39 +227,37 @@ def _count(
     """How many numbers `_available` matches, without a lookup a candidate: the pool's free
     numbers that `where` matches (its index, `in_inventory` kept by the database), less those of
     them held now, found from the holds in force (few) by time."""
-    (free,) = connection.execute(
-        f"SELECT count(*) FROM available_numbers a WHERE {_free(where)}",
-        _free_values(search, now_ms, values),
+    free, free_values = _free(search, now_ms, where, values)
+    held, held_values = _held(account_id, search, now_ms)
+    (free_count,) = connection.execute(
+        f"SELECT count(*) FROM available_numbers a WHERE {free}", free_values
     ).fetchone()
     # CROSS JOIN: SQLite then walks the holds in force and looks each up in the pool.
-    (held,) = connection.execute(
+    (held_count,) = connection.execute(
         "SELECT count(DISTINCT a.phone_number) FROM reserved_phone_numbers r "
-        f"CROSS JOIN available_numbers a WHERE {_held(search)} "
-        f"AND a.phone_number = r.phone_number AND {_free(where)}",
-        [*_held_values(account_id, search, now_ms), *_free_values(search, now_ms, values)],
+        f"CROSS JOIN available_numbers a WHERE {held} AND a.phone_number = r.phone_number "
+        f"AND {free}",
+        [*held_values, *free_values],
     ).fetchone()
-    return int(free) - int(held)
+    return int(free_count) - int(held_count)
 
 
-def _free(where: str) -> str:
-    """The pool's numbers of the country that `where` matches, in no inventory and not waiting to
-    be back."""
-    return f"a.country_code = ? AND a.in_inventory = FALSE AND a.available_from <= ? AND {where}"
+def _free(
+    search: AvailableSearch, now_ms: int, where: str, values: list[Any]
+) -> tuple[str, list[Any]]:
+    """The pool's numbers (`a`) of the country that `where` matches, in no inventory and not
+    waiting to be back; with their values."""
+    sql = f"a.country_code = ? AND a.in_inventory = FALSE AND a.available_from <= ? AND {where}"
+    return sql, [search.country, now_ms, *values]
 
 
-def _free_values(search: AvailableSearch, now_ms: int, values: list[Any]) -> list[Any]:
-    return [search.country, now_ms, *values]
-
-
-def _held(search: AvailableSearch) -> str:
+def _held(account_id: int, search: AvailableSearch, now_ms: int) -> tuple[str, list[Any]]:
     """The holds in force (`r`) that keep a number from the account: another account's, and with
-    `exclude_held` its own too."""
-    others = "" if search.exclude_held else " AND r.account_id <> ?"
-    return f"r.expires_at > ? AND r.status = ?{others}"
-
-
-def _held_values(account_id: int, search: AvailableSearch, now_ms: int) -> list[Any]:
-    return [now_ms, HELD_STATUS] if search.exclude_held else [now_ms, HELD_STATUS, account_id]
+    `exclude_held` its own too; with their values."""
+    sql, values = "r.expires_at > ? AND r.status = ?", [now_ms, HELD_STATUS]
+    if search.exclude_held:
+        return sql, values
+    return f"{sql} AND r.account_id <> ?", [*values, account_id]
 
 
 def _where(

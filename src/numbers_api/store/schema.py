@@ -465,7 +465,7 @@ MARK_POOL_INVENTORY = (
 )
 
 
-def _pool_search_indexes(engine: int) -> list[str]:
+def _pool_inventory_mark(engine: int) -> list[str]:
     """The mark itself, and the pool's indexes of it: a search's page and its count read only
     the rows of its country, mark and equality filter (the folded ones as the search folds them,
     `Dialect.ascii_lower`), in number order."""
@@ -501,7 +501,7 @@ def _pool_search_indexes(engine: int) -> list[str]:
 
 
 _SQLITE_POOL_INVENTORY_MARK = [
-    *_pool_search_indexes(0),
+    *_pool_inventory_mark(0),
     "CREATE TRIGGER available_number_into_inventory AFTER INSERT ON phone_numbers BEGIN "
     "UPDATE available_numbers SET in_inventory = TRUE WHERE phone_number = new.phone_number; END",
     "CREATE TRIGGER available_number_out_of_inventory AFTER DELETE ON phone_numbers BEGIN "
@@ -518,7 +518,7 @@ _SQLITE_POOL_INVENTORY_MARK = [
 # rows runs one UPDATE, not one a row), the pool's rows locked in number order first, as
 # `lock_numbers` locks them.
 _POSTGRESQL_POOL_INVENTORY_MARK = [
-    *_pool_search_indexes(1),
+    *_pool_inventory_mark(1),
     # Its argument: whether the statement's rows (`changed`) entered an inventory or left it.
     """CREATE FUNCTION available_numbers_mark_inventory() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
