@@ -32,9 +32,11 @@ from numbers_api.store.available_numbers import (
 from numbers_api.store.database import Database
 from tests.conftest import ApiClient, make_client
 from tests.support.contract import ORDERING_CONTRACT_URI, documents
+from tests.support.databases import migrated_before
 from tests.support.factories import Inventory
 
 SEARCH = "/v2/available_phone_numbers"
+ENDINGS_MIGRATION = 18  # its version: store/schema.py, MIGRATIONS
 NOW_MS = 1_800_000_000_000  # in the future of every test: reservations held until then hold
 LATER_MS = 2**62  # after every test
 _sequence = itertools.count()
@@ -65,6 +67,12 @@ def load(database: Database, numbers: list[AvailableNumber]) -> None:
     with database.transaction() as connection:
         loaded = load_pool(connection, numbers, replace=False, now_ms=0)
     assert not loaded.conflicts
+
+
+def searcher_of(database: Database, inventory: Inventory, *phone_numbers: str) -> str:
+    """The key of an account searching a pool of just those (US) numbers."""
+    load(database, [stocked(phone_number=number) for number in phone_numbers])
+    return inventory.account("a")
 
 
 def hold(database: Database, account: str, number: str, expires_at: int = LATER_MS) -> None:
@@ -355,6 +363,14 @@ def test_pool_rows_give_the_numbers_attributes(database: Database) -> None:
     assert rows[number.phone_number].national_destination_code == "970"
 
 
+def test_pool_rows_pass_over_any_text_that_is_no_pool_number(database: Database) -> None:
+    number = stocked(phone_number=pool_number("970"))
+    load(database, [number])
+    odd = ['+1"303', "+1\\303", "+1,303", "+1{303}", "NULL", ""]
+    with database.snapshot() as connection:
+        assert pool_rows(connection, [*odd, number.phone_number]) == {number.phone_number: number}
+
+
 # Filters -----------------------------------------------------------------------------------------
 
 
@@ -375,13 +391,55 @@ def test_starts_with_matches_the_national_number_after_the_destination_code(
 def test_contains_and_ends_with_leave_the_country_code_out(
     client: ApiClient, inventory: Inventory, database: Database
 ) -> None:
-    number = stocked(phone_number="+13035550111")
-    load(database, [number])
-    key = inventory.account("a")
+    key = searcher_of(database, inventory, "+13035550111")
     assert found(client.get(SEARCH, key, "filter[phone_number][contains]=130")) == []
-    assert found(client.get(SEARCH, key, "filter[phone_number][contains]=3035")) == [
-        number.phone_number
+    assert found(client.get(SEARCH, key, "filter[phone_number][contains]=3035")) == ["+13035550111"]
+    assert found(client.get(SEARCH, key, "filter[phone_number][ends_with]=0111")) == [
+        "+13035550111"
     ]
+
+
+@pytest.mark.parametrize(
+    ("ending", "expected"),
+    [
+        ("9", ["+13035550109", "+13035550199", "+13035559999"]),
+        ("99", ["+13035550199", "+13035559999"]),
+        ("09", ["+13035550109"]),
+        ("199", ["+13035550199"]),
+        ("00", ["+13035550200"]),
+    ],
+)
+def test_ends_with_finds_exactly_the_numbers_ending_so(
+    client: ApiClient, inventory: Inventory, database: Database, ending: str, expected: list[str]
+) -> None:
+    numbers = ["+13035550109", "+13035550199", "+13035550200", "+13035559999", "+13035550110"]
+    key = searcher_of(database, inventory, *numbers)
+    response = client.get(SEARCH, key, f"filter[phone_number][ends_with]={ending}")
+    assert found(response) == expected
+
+
+def test_ends_with_must_fit_in_the_digits_after_the_destination_code(
+    client: ApiClient, inventory: Inventory, database: Database
+) -> None:
+    key = searcher_of(database, inventory, "+13035550111")
+    whole = "filter[phone_number][ends_with]=3035550111"
+    assert found(client.get(SEARCH, key, whole)) == ["+13035550111"]
+    past_code = f"filter[national_destination_code]=303&{whole}"
+    assert found(client.get(SEARCH, key, past_code)) == []
+
+
+def test_a_pool_loaded_before_its_endings_were_kept_is_searched_by_ending(
+    database_url: str,
+) -> None:
+    number = stocked(phone_number="+13035550111")
+    with migrated_before(ENDINGS_MIGRATION):
+        old = Database(database_url)
+        load(old, [number])
+        old.close()
+    database = Database(database_url)
+    key = Inventory(database).account("a")
+    database.close()
+    client = make_client(database_url, runners=False)
     assert found(client.get(SEARCH, key, "filter[phone_number][ends_with]=0111")) == [
         number.phone_number
     ]

@@ -15,6 +15,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+import pytest
+
+from numbers_api.store.schema import MIGRATIONS
 
 POSTGRESQL_URL = os.environ.get("NUMBERS_API_TEST_DATABASE_URL", "")
 ON_POSTGRESQL = POSTGRESQL_URL.startswith(("postgresql://", "postgres://"))
@@ -37,3 +40,13 @@ def fresh_database_url(folder: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRESQL_URL, autocommit=True) as connection:
             connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@contextmanager
+def migrated_before(version: int) -> Iterator[None]:
+    """Databases opened inside are migrated up to the one before migration `version` (numbered
+    from 1, as `schema_migrations` numbers them), as a server of that time left them."""
+    with pytest.MonkeyPatch.context() as before:
+        for engine, migrations in MIGRATIONS.items():
+            before.setitem(MIGRATIONS, engine, migrations[: version - 1])
+        yield

@@ -299,13 +299,31 @@ def _condition(
 
 
 def _digits_match(match: TextMatch, digits: str, start: int) -> tuple[str, Sequence[Any]]:
-    """On the E.164 number's characters from `start` (1-based) on. `contains` and `ends_with` as
-    a LIKE pattern past the first `start - 1` characters: both engines test it faster than a
-    substring cut out of each number (the digits hold no LIKE wildcard)."""
+    """On the E.164 number's characters from `start` (1-based) on. `contains` as a LIKE pattern
+    past the first `start - 1` characters: both engines test it faster than a substring cut out
+    of each number (the digits hold no LIKE wildcard). `ends_with` as the range of the reversed
+    digits that begin with the ones asked for, read from their index, in numbers long enough to
+    hold them past `start`."""
     if match is TextMatch.STARTS_WITH:
         return "substr(a.phone_number, ?, ?) = ?", (start, len(digits), digits)
-    skipped = "_" * (start - 1) + "%" + digits
-    return "a.phone_number LIKE ?", (skipped + "%" if match is TextMatch.CONTAINS else skipped,)
+    if match is TextMatch.CONTAINS:
+        return "a.phone_number LIKE ?", ("_" * (start - 1) + "%" + digits + "%",)
+    least = digits[::-1]
+    ending = "a.reversed_digits >= ? AND length(a.reversed_digits) >= ?"
+    values: tuple[Any, ...] = (least, start - 2 + len(digits))
+    beyond = _first_beyond(least)
+    if beyond is None:  # all nines: every greater string of digits begins with them
+        return ending, values
+    return f"{ending} AND a.reversed_digits < ?", (*values, beyond)
+
+
+def _first_beyond(prefix: str) -> str | None:
+    """The least string of digits greater than every one that begins with `prefix` (digits), or
+    None if there is none (`prefix` all nines)."""
+    kept = prefix.rstrip("9")
+    if not kept:
+        return None
+    return kept[:-1] + str(int(kept[-1]) + 1)
 
 
 def _ascii_lower(text: str) -> str:
@@ -315,14 +333,16 @@ def _ascii_lower(text: str) -> str:
 def record_searched(
     connection: Connection, account_id: int, phone_numbers: Sequence[str], now_ms: int
 ) -> None:
-    """Each number as searched by the account now (what it may order: docs/ordering.md)."""
+    """Each number, a pool number, as searched by the account now (what it may order:
+    docs/ordering.md); numbers not in the pool are not recorded."""
     for chunk in in_chunks(phone_numbers, CHUNK):
-        rows = ", ".join(["(?, ?, ?)"] * len(chunk))
-        connection.execute(
-            f"INSERT INTO searched_numbers (account_id, phone_number, searched_at) VALUES {rows} "
+        among, numbers = connection.dialect.among_texts("a.phone_number", chunk)
+        connection.fetch(
+            "INSERT INTO searched_numbers (account_id, phone_number, searched_at) "
+            f"SELECT ?, a.phone_number, ? FROM available_numbers a WHERE {among} "
             "ON CONFLICT (account_id, phone_number) DO UPDATE SET searched_at = "
             "excluded.searched_at",
-            [value for number in chunk for value in (account_id, number, now_ms)],
+            [account_id, now_ms, *numbers],
         )
 
 
@@ -330,10 +350,9 @@ def pool_rows(connection: Connection, phone_numbers: Sequence[str]) -> dict[str,
     """The pool's rows of those numbers that are in it (available or not), by number."""
     found: dict[str, AvailableNumber] = {}
     for chunk in in_chunks(phone_numbers, CHUNK):
-        marks = ", ".join("?" * len(chunk))
-        for row in connection.execute(
-            f"SELECT {SELECT_COLUMNS} FROM available_numbers a WHERE a.phone_number IN ({marks})",
-            chunk,
+        among, numbers = connection.dialect.among_texts("a.phone_number", chunk)
+        for row in connection.fetch(
+            f"SELECT {SELECT_COLUMNS} FROM available_numbers a WHERE {among}", numbers
         ):
             number = from_row(row)
             found[number.phone_number] = number
@@ -346,11 +365,11 @@ def lock_numbers(connection: Connection, phone_numbers: Iterable[str]) -> None:
     reserves or orders numbers takes this first, then checks `unavailable_numbers`."""
     numbers = sorted(set(phone_numbers))
     for chunk in in_chunks(numbers, CHUNK):
+        among, values = connection.dialect.among_texts("phone_number", chunk)
         connection.execute(
-            "SELECT phone_number FROM available_numbers WHERE phone_number IN "
-            f"({', '.join('?' * len(chunk))}) "
+            f"SELECT phone_number FROM available_numbers WHERE {among} "
             f"ORDER BY phone_number{connection.dialect.for_update}",
-            chunk,
+            values,
         ).fetchall()
 
 
@@ -363,13 +382,13 @@ def unavailable_numbers(
     precedence. A number the account holds reserved itself is available to it."""
     reasons = dict.fromkeys(phone_numbers, NOT_IN_POOL)
     for chunk in in_chunks(list(dict.fromkeys(phone_numbers)), CHUNK):
-        marks = ", ".join("?" * len(chunk))
+        among, numbers = connection.dialect.among_texts("a.phone_number", chunk)
         for number, available_from, owned, held in connection.execute(
             "SELECT a.phone_number, a.available_from, a.in_inventory, "
             "EXISTS (SELECT 1 FROM reserved_phone_numbers r WHERE r.phone_number = a.phone_number "
             "AND r.status = ? AND r.expires_at > ? AND r.account_id <> ?) "
-            f"FROM available_numbers a WHERE a.phone_number IN ({marks})",
-            [HELD_STATUS, now_ms, account_id, *chunk],
+            f"FROM available_numbers a WHERE {among}",
+            [HELD_STATUS, now_ms, account_id, *numbers],
         ):
             if owned:
                 reasons[number] = IN_INVENTORY

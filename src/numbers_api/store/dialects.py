@@ -14,13 +14,18 @@ from typing import Any
 import psycopg
 
 
-def _one_per_id(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
-    return f"{column} IN ({', '.join('?' * len(ids))})", list(ids)
+def _one_per_value(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
+# As the array's text: psycopg dumps a list one element at a time, in Python.
 def _one_array_of_ids(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
-    # As the array's text: psycopg dumps a list of ints one element at a time, in Python.
     return f"{column} = ANY(CAST(? AS BIGINT[]))", ["{" + ",".join(map(str, ids)) + "}"]
+
+
+def _one_array_of_texts(column: str, texts: Sequence[str]) -> tuple[str, list[Any]]:
+    quoted = ('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"' for text in texts)
+    return f"{column} = ANY(CAST(? AS TEXT[]))", ["{" + ",".join(quoted) + "}"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,8 @@ class Dialect:
     # parses a statement of more than 50 parameters again at every execution, in the server's
     # Python (docs/performance.md).
     among_ids: Callable[[str, Sequence[int]], tuple[str, list[Any]]]
+    # The same for texts (a page of phone numbers, say).
+    among_texts: Callable[[str, Sequence[str]], tuple[str, list[Any]]]
     integrity_errors: tuple[type[Exception], ...]
     # `{column}`, written so that the planner does not pick the column's index for it: where a
     # statement names rows by primary key, SQLite may read the account's index instead (its unary
@@ -86,7 +93,8 @@ SQLITE = Dialect(
         "p.id IN (SELECT rowid FROM phone_number_digits WHERE phone_number_digits MATCH ?)"
     ),
     digits_value='"{digits}"',  # an FTS5 phrase
-    among_ids=_one_per_id,
+    among_ids=_one_per_value,
+    among_texts=_one_per_value,
     integrity_errors=(sqlite3.IntegrityError,),
     not_by_index="+{column}",
     json_text="json_quote({column})",
@@ -110,6 +118,7 @@ POSTGRESQL = Dialect(
     digits_contain="p.phone_number LIKE ?",
     digits_value="%{digits}%",
     among_ids=_one_array_of_ids,
+    among_texts=_one_array_of_texts,
     integrity_errors=(psycopg.errors.IntegrityError,),
     not_by_index="{column}",
     json_text="coalesce(to_json({column})::text, 'null')",

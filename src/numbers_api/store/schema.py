@@ -560,6 +560,29 @@ _POSTGRESQL_POOL_INVENTORY_MARK = [
 ]
 
 
+def _pool_number_endings(engine: int) -> list[str]:
+    """Each pool number's digits (past the +) in reverse, and their index: a search of the digits
+    a number ends with reads the range of the reversed ones that begin with them, rather than
+    testing every number of the country (docs/ordering.md, "The available pool"). Computed by the
+    database, so that every writer of the pool fills it: SQLite has no reverse(), so there it is
+    the digits taken one by one from the 16th character back (E.164 has at most 15 digits).
+    With them, a narrow index for the count of a search of a type alone."""
+    if engine == 0:
+        reversed_digits = " || ".join(f"substr(phone_number, {i}, 1)" for i in range(16, 1, -1))
+        column = f"TEXT GENERATED ALWAYS AS ({reversed_digits}) VIRTUAL"
+    else:
+        column = 'TEXT COLLATE "C" GENERATED ALWAYS AS (reverse(substr(phone_number, 2))) STORED'
+    return [
+        f"ALTER TABLE available_numbers ADD COLUMN reversed_digits {column}",
+        "CREATE INDEX available_numbers_ending ON available_numbers"
+        "(country_code, in_inventory, reversed_digits, available_from, phone_number)",
+        # As `available_numbers_free` serves the count of a search without filters.
+        "CREATE INDEX available_numbers_typed_free "
+        "ON available_numbers(country_code, phone_number_type, in_inventory, available_from)",
+        "ANALYZE available_numbers",
+    ]
+
+
 MIGRATIONS: dict[str, list[list[str]]] = {
     "sqlite": [
         _base_schema(0),
@@ -579,6 +602,7 @@ MIGRATIONS: dict[str, list[list[str]]] = {
         _BACKGROUND_ATTEMPTS,
         _ordering(0),
         _SQLITE_POOL_INVENTORY_MARK,
+        _pool_number_endings(0),
     ],
     "postgresql": [
         _base_schema(1),
@@ -598,6 +622,7 @@ MIGRATIONS: dict[str, list[list[str]]] = {
         _BACKGROUND_ATTEMPTS,
         _ordering(1),
         _POSTGRESQL_POOL_INVENTORY_MARK,
+        _pool_number_endings(1),
     ],
 }
 
