@@ -35,7 +35,7 @@ SEED = 20_240_601
 # Fuzzed cases, positive and negative together (about 300 requests with the other phases'); the
 # examples and coverage phases run every case they derive.
 MAX_EXAMPLES = 200
-STATEFUL_EXAMPLES = 30  # sequences of calls
+STATEFUL_EXAMPLES = 60  # sequences of calls
 NUMBERS = 48
 # Schemathesis's own default for `positive_data_acceptance`.
 ACCEPTANCE_STATUSES = ("2xx", "3xx", "401", "403", "404", "409", "429", "5xx")
@@ -184,6 +184,19 @@ def published_schema(live_server: LiveServer, live_inventory: Inventory) -> sche
     )
 
 
+def new_account(
+    live_inventory: Inventory, extra: list[dict[str, Any]], *, reservation_id: str | None = None
+) -> str:
+    """The key of a new account holding the varied numbers and the `extra` ones, a reservation
+    (with `reservation_id` if given) and orders."""
+    account = f"schemathesis-{uuid.uuid4().hex}"
+    key = live_inventory.account(account)
+    live_inventory.load(account, [*varied_records(NUMBERS), *extra])
+    reservation_for(live_inventory.database, account, reservation_id)
+    seed_orders(live_inventory.database, account)
+    return key
+
+
 def schema_of_new_account(
     live_server: LiveServer,
     live_inventory: Inventory,
@@ -192,13 +205,8 @@ def schema_of_new_account(
     reservation_id: str | None = None,
 ) -> schemathesis.BaseSchema:
     """The server's own document, loaded from the server, set to call it with the key of a new
-    account holding the varied numbers and the `extra` ones, and a reservation (with
-    `reservation_id` if given)."""
-    account = f"schemathesis-{uuid.uuid4().hex}"
-    key = live_inventory.account(account)
-    live_inventory.load(account, [*varied_records(NUMBERS), *extra])
-    reservation_for(live_inventory.database, account, reservation_id)
-    seed_orders(live_inventory.database, account)
+    account (`new_account`)."""
+    key = new_account(live_inventory, extra, reservation_id=reservation_id)
     config = schemathesis.Config.from_dict(
         {
             "seed": SEED,
@@ -267,12 +275,19 @@ def test_stateful_sequences_keep_the_published_document(
 ) -> None:
     """The stateful phase: sequences of calls chained by the links Schemathesis finds between
     the operations (a job or a download made, then read; a number or a reservation listed, then
-    read, changed or released), every response checked. An account of its own: the other tests
-    release numbers."""
+    read, changed or released), every response checked. Each sequence has an account of its
+    own, made alike: the other tests release numbers, and Hypothesis replays the start of a
+    sequence expecting the same links to open as the first time."""
     called: set[str] = set()
     schema = schema_of_new_account(live_server, live_inventory, [])  # the examples' ids are taken
 
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            self.key = new_account(live_inventory, [])
+
+        def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
+            return {"headers": {"Authorization": f"Bearer {self.key}"}}
+
         def after_call(self, response: Any, case: schemathesis.Case[Any]) -> None:
             called.add(f"{case.method} {case.path} {response.status_code}")
 
